@@ -1,0 +1,80 @@
+# backendai.cluster — one entry point for developers, CI and the demo.
+#   make demo   deploy the demo cluster (six local containers) with site.yml
+#   make test   the whole test suite: fast tier, then the Molecule multi-node scenario
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+ARTIFACTS ?= $(CURDIR)/artifacts
+export BAI_ARTIFACTS_DIR := $(ARTIFACTS)
+SCENARIO ?= multinode
+
+.PHONY: help venv deps images artifacts demo demo-destroy test test-fast test-full lint unit \
+        integration syntax badinv molecule sanity benchmark clean
+
+help:
+	@echo "make demo      deploy the demo cluster (local containers)"
+	@echo "make test      fast tier + Molecule multinode"
+	@echo "make test-fast lint, unit, module integration, syntax, bad inventories"
+	@echo "make test-full Molecule scenario SCENARIO=$(SCENARIO)"
+
+venv: $(VENV)/.ok
+$(VENV)/.ok: requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -r requirements.txt
+	mkdir -p .collections/ansible_collections/backendai
+	ln -sfn ../../.. .collections/ansible_collections/backendai/cluster
+	touch $@
+
+deps:
+	tools/install-test-deps.sh
+
+images:
+	tests/images/build-node-image.sh trixie >/dev/null
+
+artifacts: images
+	tools/stage-artifacts.sh "$(ARTIFACTS)"
+	tests/images/build-service-images.sh "$(ARTIFACTS)"
+
+demo: venv images artifacts
+	$(BIN)/ansible-playbook tests/testbed/create.yml -i inventories/demo
+	$(BIN)/ansible-playbook playbooks/secrets.yml -i inventories/demo
+	$(BIN)/ansible-playbook site.yml -i inventories/demo
+
+demo-destroy: venv
+	$(BIN)/ansible-playbook tests/testbed/destroy.yml -i inventories/demo
+
+test: test-fast test-full
+
+test-fast: venv deps lint unit integration syntax badinv
+
+lint: venv
+	$(BIN)/yamllint -s .
+	$(BIN)/ruff check plugins tests tools benchmarks
+	$(BIN)/ansible-lint --offline -q
+	$(BIN)/python tools/check-argument-specs.py
+
+unit: venv
+	$(BIN)/pytest -q tests/unit
+
+integration: venv deps
+	$(BIN)/pytest -q tests/integration
+
+syntax: venv
+	tests/syntax-check.sh
+
+badinv: venv
+	$(BIN)/pytest -q tests/precheck
+
+test-full: venv images artifacts
+	cd molecule/.. && $(BIN)/molecule test -s $(SCENARIO)
+
+benchmark: venv
+	$(BIN)/python benchmarks/run_all.py
+
+clean:
+	rm -rf .cache tests/output
