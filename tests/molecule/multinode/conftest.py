@@ -1,0 +1,102 @@
+"""What the verify tests of a converged cluster share: the inventory and its values.
+
+The tests run against any inventory (Molecule passes its own; by hand:
+``pytest --hosts='ansible://all' --ansible-inventory=inventories/demo/hosts.yml <file>``).
+Expected values are read from the inventory, over the collection's defaults, so a site that
+overrides a port or a name is checked against its own choices.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import pathlib
+
+import jinja2
+import pytest
+import yaml
+from testinfra.utils.ansible_runner import AnsibleRunner
+
+ROOT = pathlib.Path(__file__).resolve().parents[3]
+DEFAULT_INVENTORY = ROOT / "inventories" / "demo" / "hosts.yml"
+# Groups that default to the manager when the inventory leaves them empty (roles/_common).
+FALLBACK_GROUPS = {"registry": "manager", "license_server": "manager", "halfstack": "manager"}
+
+
+def inventory_path(config: pytest.Config) -> str:
+    return (
+        getattr(config.option, "ansible_inventory", None)
+        or os.environ.get("MOLECULE_INVENTORY_FILE")
+        or str(DEFAULT_INVENTORY)
+    )
+
+
+@functools.cache
+def _runner(inventory: str) -> AnsibleRunner:
+    return AnsibleRunner.get_runner(inventory)
+
+
+@functools.cache
+def common_defaults() -> dict:
+    path = ROOT / "roles" / "_common" / "defaults" / "main.yml"
+    return yaml.safe_load(path.read_text()) or {}
+
+
+class Cluster:
+    """Values of the cluster as the inventory sets them, over the collection's defaults."""
+
+    def __init__(self, inventory: str, name: str | None = None):
+        self.runner = _runner(inventory)
+        self.hosts = self.runner.get_hosts("all")
+        self.vars = self.runner.get_variables(name or self.hosts[0])
+        self.groups = self.vars.get("groups", {})
+
+    def get(self, key: str, default=None):
+        """A variable; plain `{{ var }}` references are rendered."""
+        value = self.vars.get(key, common_defaults().get(key, default))
+        if isinstance(value, str) and "{{" in value:
+            merged = {**common_defaults(), **self.vars}
+            for _ in range(5):
+                value = jinja2.Template(value).render(**merged)
+                if "{{" not in value:
+                    break
+        return value
+
+    def members(self, group: str) -> list[str]:
+        return self.groups.get(group) or self.groups.get(FALLBACK_GROUPS.get(group, ""), [])
+
+    def first(self, group: str) -> str:
+        members = self.members(group)
+        if not members:
+            pytest.skip(f"the inventory has no {group} group")
+        return members[0]
+
+    def address_of(self, name: str) -> str:
+        return str(self.runner.get_variables(name)["bai_address"])
+
+    def secret(self, key: str) -> str:
+        value = self.vars.get(key)
+        if not value:
+            pytest.skip(f"{key} is not readable from the inventory (encrypted vault?)")
+        return str(value)
+
+    def require(self, host, group: str) -> None:
+        """Skip a per-node test on nodes outside `group`."""
+        if host.backend.host not in self.members(group):
+            pytest.skip(f"{host.backend.host} is not in {group}")
+
+    def node(self, name: str):
+        """A testinfra host for another node of the inventory."""
+        import testinfra
+
+        return testinfra.get_host(f"ansible://{name}", ansible_inventory=self.runner.inventory_file)
+
+
+@pytest.fixture(scope="module")
+def inventory(request) -> str:
+    return inventory_path(request.config)
+
+
+@pytest.fixture(scope="module")
+def cluster(inventory) -> Cluster:
+    return Cluster(inventory)
