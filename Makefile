@@ -17,8 +17,9 @@ SCENARIO ?= multinode
 
 help:
 	@echo "make demo      deploy the demo cluster (local containers)"
-	@echo "make test      fast tier + Molecule multinode"
-	@echo "make test-fast lint, unit, module integration, syntax, bad inventories"
+	@echo "make test      fast tier + module integration + Molecule multinode"
+	@echo "make test-fast lint, unit, syntax, bad inventories"
+	@echo "make integration modules against real etcd/PostgreSQL/manager and the Harbor fake"
 	@echo "make test-full Molecule scenario SCENARIO=$(SCENARIO)"
 
 venv: $(VENV)/.ok
@@ -39,6 +40,8 @@ images:
 artifacts: images
 	tools/stage-artifacts.sh "$(ARTIFACTS)"
 	tests/images/build-service-images.sh "$(ARTIFACTS)"
+	tests/images/build-harbor-standin.sh "$(ARTIFACTS)"
+	tests/images/build-licensed-standin.sh "$(ARTIFACTS)"
 
 demo: venv images artifacts
 	$(BIN)/ansible-playbook tests/testbed/create.yml -i inventories/demo
@@ -48,9 +51,9 @@ demo: venv images artifacts
 demo-destroy: venv
 	$(BIN)/ansible-playbook tests/testbed/destroy.yml -i inventories/demo
 
-test: test-fast test-full
+test: test-fast integration test-full
 
-test-fast: venv deps lint unit integration syntax badinv
+test-fast: venv deps lint unit syntax badinv
 
 lint: venv
 	$(BIN)/yamllint -s .
@@ -61,7 +64,7 @@ lint: venv
 unit: venv
 	$(BIN)/pytest -q tests/unit
 
-integration: venv deps
+integration: venv deps images artifacts
 	$(BIN)/pytest -q tests/integration
 
 syntax: venv
@@ -73,8 +76,9 @@ badinv: venv
 test-full: venv images artifacts
 	cd molecule/.. && $(BIN)/molecule test -s $(SCENARIO)
 
-benchmark: venv
-	$(BIN)/python benchmarks/run_all.py
+benchmark: venv deps images artifacts
+	$(BIN)/python benchmarks/etcd_put.py
+	benchmarks/converge_times.sh inventories/demo
 
 clean:
 	rm -rf .cache tests/output
