@@ -47,6 +47,7 @@ demo: venv images artifacts
 	$(BIN)/ansible-playbook tests/testbed/create.yml -i inventories/demo
 	$(BIN)/ansible-playbook playbooks/secrets.yml -i inventories/demo
 	$(BIN)/ansible-playbook site.yml -i inventories/demo
+	@$(BIN)/ansible-playbook playbooks/verify.yml -i inventories/demo
 
 demo-destroy: venv
 	$(BIN)/ansible-playbook tests/testbed/destroy.yml -i inventories/demo

@@ -13,7 +13,6 @@ bai_uid or the port ranges is checked against its own choices.
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import pathlib
@@ -22,8 +21,7 @@ import shlex
 
 import jinja2
 import pytest
-import yaml
-from testinfra.utils.ansible_runner import AnsibleRunner
+from conftest import _runner, common_defaults
 
 ROOT = pathlib.Path(__file__).resolve().parents[3]
 DEFAULT_INVENTORY = ROOT / "inventories" / "demo" / "hosts.yml"
@@ -40,25 +38,6 @@ HOSTS_END = "# -- END Backend.AI BLOCK --"
 # --- expected values ---
 
 
-def _inventory_path(config: pytest.Config) -> str:
-    return (
-        getattr(config.option, "ansible_inventory", None)
-        or os.environ.get("MOLECULE_INVENTORY_FILE")
-        or str(DEFAULT_INVENTORY)
-    )
-
-
-@functools.cache
-def _runner(inventory: str) -> AnsibleRunner:
-    return AnsibleRunner.get_runner(inventory)
-
-
-@functools.cache
-def _common_defaults() -> dict:
-    path = ROOT / "roles" / "_common" / "defaults" / "main.yml"
-    return yaml.safe_load(path.read_text()) or {}
-
-
 class Expect:
     """The values a node should have, from the inventory over the collection defaults."""
 
@@ -70,9 +49,9 @@ class Expect:
 
     def _render(self, key: str, default=None):
         """A global bai_* value; plain `{{ var }}` references are rendered."""
-        value = self.vars.get(key, _common_defaults().get(key, default))
+        value = self.vars.get(key, common_defaults().get(key, default))
         if isinstance(value, str) and "{{" in value:
-            merged = {**_common_defaults(), **self.vars}
+            merged = {**common_defaults(), **self.vars}
             for _ in range(5):
                 value = jinja2.Template(value).render(**merged)
                 if "{{" not in value:
@@ -152,11 +131,6 @@ class Expect:
         version = self.vars.get("static_python_version", self._render("bai_python_version"))
         base = self.vars.get("static_python_base_dir", f"{self.home}/.static-python")
         return f"{base}/versions/{version}/bin/python3"
-
-
-@pytest.fixture(scope="module")
-def inventory(request) -> str:
-    return _inventory_path(request.config)
 
 
 @pytest.fixture()
