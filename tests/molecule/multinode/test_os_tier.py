@@ -19,9 +19,8 @@ import pathlib
 import re
 import shlex
 
-import jinja2
 import pytest
-from conftest import _runner, common_defaults
+from conftest import Cluster, _runner
 
 ROOT = pathlib.Path(__file__).resolve().parents[3]
 DEFAULT_INVENTORY = ROOT / "inventories" / "demo" / "hosts.yml"
@@ -38,53 +37,40 @@ HOSTS_END = "# -- END Backend.AI BLOCK --"
 # --- expected values ---
 
 
-class Expect:
+class Expect(Cluster):
     """The values a node should have, from the inventory over the collection defaults."""
 
     def __init__(self, inventory: str, name: str):
-        self.runner = _runner(inventory)
+        super().__init__(inventory, name)
         self.name = name
-        self.vars = self.runner.get_variables(name)
-        self.groups = self.vars.get("groups", {})
-
-    def _render(self, key: str, default=None):
-        """A global bai_* value; plain `{{ var }}` references are rendered."""
-        value = self.vars.get(key, common_defaults().get(key, default))
-        if isinstance(value, str) and "{{" in value:
-            merged = {**common_defaults(), **self.vars}
-            for _ in range(5):
-                value = jinja2.Template(value).render(**merged)
-                if "{{" not in value:
-                    break
-        return value
 
     @property
     def user(self) -> str:
-        return self._render("bai_user")
+        return self.get("bai_user")
 
     @property
     def group(self) -> str:
-        return self._render("bai_group")
+        return self.get("bai_group")
 
     @property
     def uid(self) -> int:
-        return int(self._render("bai_uid"))
+        return int(self.get("bai_uid"))
 
     @property
     def gid(self) -> int:
-        return int(self._render("bai_gid"))
+        return int(self.get("bai_gid"))
 
     @property
     def home(self) -> str:
-        return self._render("bai_home")
+        return self.get("bai_home")
 
     @property
     def hosts_domain(self) -> str:
-        return self._render("bai_hosts_domain")
+        return self.get("bai_hosts_domain")
 
     @property
     def volume_dir(self) -> str:
-        return f"{self._render('bai_vfroot_base_path')}/{self._render('bai_default_volume_name')}"
+        return f"{self.get('bai_vfroot_base_path')}/{self.get('bai_default_volume_name')}"
 
     @property
     def is_agent(self) -> bool:
@@ -113,22 +99,19 @@ class Expect:
         }
         return str(merged.get("net.core.somaxconn", GUIDE_SOMAXCONN))
 
-    def address_of(self, other: str) -> str:
-        return str(self.runner.get_variables(other)["bai_address"])
-
     @property
     def all_hosts(self) -> list[str]:
-        return [h for h in self.runner.get_hosts("all")]
+        return list(self.hosts)
 
     @property
     def registry_fqdn(self) -> str:
         registry = self.groups.get("registry") or self.groups.get("manager")
-        port = self._render("bai_harbor_port")
+        port = self.get("bai_harbor_port")
         return f"{self.address_of(registry[0])}:{port}"
 
     @property
     def python_bin(self) -> str:
-        version = self.vars.get("static_python_version", self._render("bai_python_version"))
+        version = self.vars.get("static_python_version", self.get("bai_python_version"))
         base = self.vars.get("static_python_base_dir", f"{self.home}/.static-python")
         return f"{base}/versions/{version}/bin/python3"
 
