@@ -1,6 +1,6 @@
 # Copyright: backendai.cluster contributors
 # Apache License 2.0 (see galaxy.yml)
-"""Connection options shared by the harbor_* modules."""
+"""Connection options and attributes shared by the harbor_* modules."""
 
 from __future__ import annotations
 
@@ -50,4 +50,24 @@ notes:
   - Before anything else the module checks the credentials with C(GET /api/v2.0/users/current),
     so a wrong password fails with a clear message (HTTP 401) rather than with a confusing
     answer to a later request.
+"""
+
+    # The attributes all three modules share; each module adds its check and diff details.
+    ATTRIBUTES = r"""
+attributes:
+  idempotent:
+    description: Running the module again after a successful run reports no change.
+    support: full
+  action:
+    support: none
+  async:
+    support: full
+  bypass_host_loop:
+    support: none
+  action_group:
+    support: full
+    membership:
+      - backendai.cluster.harbor
+  platform:
+    platforms: posix
 """

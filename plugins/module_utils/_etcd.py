@@ -1,5 +1,5 @@
 # Copyright: backendai.cluster contributors
-# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# Apache License 2.0 (see galaxy.yml)
 """etcd v3 JSON-gateway client and Backend.AI key-layout helpers (stdlib only on the node)."""
 
 from __future__ import absolute_import, division, print_function

@@ -1,6 +1,6 @@
 #!/usr/bin/python
 # Copyright: backendai.cluster contributors
-# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# Apache License 2.0 (see galaxy.yml)
 
 from __future__ import absolute_import, division, print_function
 
@@ -25,16 +25,22 @@ description:
     C(['a', 'b'])). Write strings (C("false")) when the exact text matters.
 author:
   - backendai.cluster contributors
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
     support: full
-    description: Reads etcd and reports what would change; writes nothing.
+    details: Reads etcd and reports what would change; writes nothing.
   diff_mode:
     support: full
-    description: Shows the keys before and after as C(key = value) lines; values of keys whose
+    details: Shows the keys before and after as C(key = value) lines; values of keys whose
       last segment contains password, secret, token or key are masked unless O(diff_show_secrets).
   idempotent:
-    description: Only keys whose value differs are written; a second run reports no change.
+    description: Running the module again after a successful run reports no change.
+    support: full
+    details: Only keys whose value differs are written.
+  platform:
+    platforms: posix
 options:
   endpoints:
     description:

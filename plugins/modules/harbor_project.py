@@ -61,6 +61,7 @@ options:
     default: present
 extends_documentation_fragment:
   - backendai.cluster.harbor
+  - backendai.cluster.harbor.attributes
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.flow
   - ansible.builtin.action_common_attributes.actiongroups
@@ -72,20 +73,7 @@ attributes:
     support: full
     details: Shows the public flag, the storage limit and the metadata before and after.
   idempotent:
-    description: Running the module again after a successful run reports no change.
     support: full
-  action:
-    support: none
-  async:
-    support: full
-  bypass_host_loop:
-    support: none
-  action_group:
-    support: full
-    membership:
-      - backendai.cluster.harbor
-  platform:
-    platforms: posix
 notes:
   - The user that creates a project becomes its project administrator (Harbor adds that
     membership by itself).

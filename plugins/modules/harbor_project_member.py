@@ -44,6 +44,7 @@ options:
     default: present
 extends_documentation_fragment:
   - backendai.cluster.harbor
+  - backendai.cluster.harbor.attributes
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.flow
   - ansible.builtin.action_common_attributes.actiongroups
@@ -57,20 +58,7 @@ attributes:
     support: full
     details: Shows project, user and role before and after.
   idempotent:
-    description: Running the module again after a successful run reports no change.
     support: full
-  action:
-    support: none
-  async:
-    support: full
-  bypass_host_loop:
-    support: none
-  action_group:
-    support: full
-    membership:
-      - backendai.cluster.harbor
-  platform:
-    platforms: posix
 notes:
   - Only user members are managed; members that are groups (LDAP, HTTP or OIDC groups) are
     left alone even when they have the same name.

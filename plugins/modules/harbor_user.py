@@ -76,6 +76,7 @@ options:
     default: present
 extends_documentation_fragment:
   - backendai.cluster.harbor
+  - backendai.cluster.harbor.attributes
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.flow
   - ansible.builtin.action_common_attributes.actiongroups
@@ -90,21 +91,8 @@ attributes:
       password change shows as a masked C(password) entry that changes, never the password
       itself.
   idempotent:
-    description: Running the module again after a successful run reports no change.
     support: full
     details: With O(update_password=always) this relies on the login check described above.
-  action:
-    support: none
-  async:
-    support: full
-  bypass_host_loop:
-    support: none
-  action_group:
-    support: full
-    membership:
-      - backendai.cluster.harbor
-  platform:
-    platforms: posix
 notes:
   - A failed login makes Harbor lock that user name for 1.5 seconds. When O(update_password=always)
     finds the password wrong it sets it right away (as the administrator, who is not locked), but
