@@ -9,8 +9,11 @@ overrides a port or a name is checked against its own choices.
 from __future__ import annotations
 
 import functools
+import json
 import os
 import pathlib
+import urllib.error
+import urllib.request
 
 import jinja2
 import pytest
@@ -29,6 +32,24 @@ def inventory_path(config: pytest.Config) -> str:
         or os.environ.get("MOLECULE_INVENTORY_FILE")
         or str(DEFAULT_INVENTORY)
     )
+
+
+def http_request(method: str, url: str, headers=None, body=None, timeout: float = 20):
+    """(status, parsed JSON or text) of one HTTP request from the controller.
+
+    HTTP errors are answers too: a test asserts on the status it expects.
+    """
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(url, data=data, method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 - test-bed URL
+            status, raw = resp.status, resp.read()
+    except urllib.error.HTTPError as exc:
+        status, raw = exc.code, exc.read()
+    try:
+        return status, json.loads(raw)
+    except ValueError:
+        return status, raw.decode(errors="replace")
 
 
 @functools.cache

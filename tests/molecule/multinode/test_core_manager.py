@@ -12,19 +12,16 @@ from __future__ import annotations
 import datetime
 import hashlib
 import hmac
-import json
 import os
 import re
 import shlex
-import urllib.error
 import urllib.parse
-import urllib.request
 
 import pytest
+from conftest import http_request
 
 testinfra_hosts = [os.environ.get("BAI_TEST_MANAGER_HOSTS", "ansible://manager")]
 
-TIMEOUT = 20
 JSON = "application/json"
 
 
@@ -66,21 +63,6 @@ def signed_headers(method, url, access_key, secret_key, api_version, content_typ
     }
 
 
-def request(method, url, headers=None, body=None):
-    """(status, parsed JSON or text) of one HTTP request; HTTP errors are answers too."""
-    data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(url, data=data, method=method, headers=headers or {})
-    try:
-        with urllib.request.urlopen(req, timeout=TIMEOUT) as resp:
-            status, raw = resp.status, resp.read()
-    except urllib.error.HTTPError as exc:
-        status, raw = exc.code, exc.read()
-    try:
-        return status, json.loads(raw)
-    except ValueError:
-        return status, raw.decode(errors="replace")
-
-
 # --- Fixtures ------------------------------------------------------------------------------------
 
 
@@ -107,7 +89,7 @@ def endpoint(host, hostvars):
 
 @pytest.fixture(scope="module")
 def api_version(endpoint):
-    status, body = request("GET", endpoint + "/")
+    status, body = http_request("GET", endpoint + "/")
     assert status == 200, body
     return body["version"]
 
@@ -131,7 +113,7 @@ def credentials(host, bai_home):
 def signed(method, endpoint, path, credentials, api_version, body=None):
     url = endpoint + path
     headers = signed_headers(method, url, *credentials, api_version)
-    return request(method, url, headers=headers, body=body)
+    return http_request(method, url, headers=headers, body=body)
 
 
 # --- Manager -------------------------------------------------------------------------------------
@@ -165,7 +147,7 @@ def test_manager_files_are_private(host, hostvars, bai_home):
 
 
 def test_manager_answers_with_its_version(endpoint, hostvars):
-    status, body = request("GET", endpoint + "/")
+    status, body = http_request("GET", endpoint + "/")
     assert status == 200
     assert set(body) == {"version", "manager"}
     assert re.match(r"^v\d+\.\d{8}$", body["version"])
@@ -211,7 +193,7 @@ def test_storage_proxy_answers_on_both_apis(runner):
             (sp_vars.get("bai_storage_proxy_client_port", 6021), "client-facing"),
             (sp_vars.get("bai_storage_proxy_manager_port", 6022), "manager-facing"),
         ):
-            status, body = request("GET", f"http://{address}:{port}/")
+            status, body = http_request("GET", f"http://{address}:{port}/")
             assert status == 200 and body.get("type") == kind, (name, port, body)
 
 

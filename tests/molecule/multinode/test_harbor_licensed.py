@@ -13,12 +13,11 @@ from __future__ import annotations
 import base64
 import json
 import shlex
-import urllib.error
 import urllib.parse
-import urllib.request
 
 import pytest
 import yaml
+from conftest import http_request
 
 TIMEOUT = 20
 # Role defaults these tests rely on (roles/harbor and roles/licensed defaults/main.yml).
@@ -44,16 +43,8 @@ def harbor(cluster, path: str, user: str | None = None, password: str | None = N
     if user is not None:
         token = base64.b64encode(f"{user}:{password}".encode()).decode()
         headers["Authorization"] = f"Basic {token}"
-    req = urllib.request.Request(registry_url(cluster) + "/api/v2.0" + path, headers=headers)
-    try:
-        with urllib.request.urlopen(req, timeout=TIMEOUT) as resp:  # noqa: S310 - test bed URL
-            status, raw = resp.status, resp.read()
-    except urllib.error.HTTPError as exc:
-        status, raw = exc.code, exc.read()
-    try:
-        return status, json.loads(raw)
-    except ValueError:
-        return status, raw.decode(errors="replace")
+    return http_request("GET", registry_url(cluster) + "/api/v2.0" + path, headers=headers,
+                        timeout=TIMEOUT)
 
 
 @pytest.fixture(scope="module")
