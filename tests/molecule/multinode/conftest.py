@@ -12,6 +12,8 @@ import functools
 import json
 import os
 import pathlib
+import subprocess
+import sys
 import urllib.error
 import urllib.request
 
@@ -50,6 +52,19 @@ def http_request(method: str, url: str, headers=None, body=None, timeout: float 
         return status, json.loads(raw)
     except ValueError:
         return status, raw.decode(errors="replace")
+
+
+def run_playbook(inventory: str, playbook: str, *extra: str, env: dict | None = None,
+                 timeout: int = 1800) -> str:
+    """Run a playbook of the collection against the inventory; its output, or a failed test."""
+    bindir = pathlib.Path(sys.executable).parent
+    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_FORCE_COLOR="0",
+               ANSIBLE_NOCOLOR="1", PATH=f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}",
+               **(env or {}))
+    proc = subprocess.run([str(bindir / "ansible-playbook"), playbook, "-i", inventory, *extra],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    return proc.stdout
 
 
 @functools.cache

@@ -1,36 +1,35 @@
 """Changing one service's configuration restarts that service and nothing else.
 
-Runs playbooks/core.yml with a storage-proxy override (a different log level), compares the main
-PID of every Backend.AI unit on the manager, the storage proxies and one agent before and after,
-then runs it again without the override to put the cluster back (which restarts the storage proxy
-once more). Runs last in the verify step: the file name sorts after the other checks.
+First in check mode with --diff: playbooks/core.yml with a storage-proxy override (a different log
+level) must predict the new configuration and the restart, in the storage-proxy play only, show
+no secret, and change nothing.
+Then for real: the main PID of every Backend.AI unit on the manager, the storage proxies and one
+agent is compared before and after; then it runs again without the override to put the cluster
+back (which restarts the storage proxy once more). Runs last in the verify step: the file name
+sorts after the other checks.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import pathlib
-import subprocess
-import sys
 
 import pytest
+import yaml
+from conftest import ROOT, run_playbook
 
-ROOT = pathlib.Path(__file__).resolve().parents[3]
 UNITS = ("backendai-manager", "backendai-storage-proxy", "backendai-agent", "backendai-watcher")
 
 
-def _core(cluster, inventory, *extra):
-    bindir = pathlib.Path(sys.executable).parent
-    limit = ",".join(_nodes(cluster))
-    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
-               PATH=f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}")
-    proc = subprocess.run(
-        [str(bindir / "ansible-playbook"), "playbooks/core.yml", "-i", inventory,
-         "--limit", limit, *extra],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=1800)
-    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
-    return proc.stdout
+OVERRIDE = json.dumps({"storage_proxy_config_overrides": {"logging": {"level": "DEBUG"}}})
+# Every generated secret but the UUIDs (identifiers the API shows to users, not secrets).
+CATALOG = yaml.safe_load((ROOT / "roles/precheck/vars/main.yml").read_text())["_precheck_secrets"]
+SECRETS = [s["name"] for s in CATALOG if s["kind"] != "uuid"]
+
+
+def _core(cluster, inventory, *extra, env=None):
+    return run_playbook(inventory, "playbooks/core.yml", "--limit", ",".join(_nodes(cluster)),
+                        *extra, env=env)
 
 
 def _nodes(cluster):
@@ -50,14 +49,54 @@ def _main_pids(cluster):
     return pids
 
 
+def _config_checksums(cluster):
+    sums = {}
+    path = pathlib.PurePosixPath(cluster.get("bai_service_base_dir"), "storage-proxy",
+                                 "storage-proxy.toml")
+    for name in cluster.members("storage_proxy"):
+        node = cluster.node(name)
+        with node.sudo():
+            sums[name] = node.file(str(path)).sha256sum
+    return sums
+
+
+def test_check_mode_predicts_only_the_storage_proxy_change_and_changes_nothing(
+        cluster, inventory):
+    if not cluster.members("storage_proxy"):
+        pytest.skip("no storage proxy in the inventory")
+    pids, sums = _main_pids(cluster), _config_checksums(cluster)
+    out = _core(cluster, inventory, "--check", "--diff", "-e", OVERRIDE,
+                env={"ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json",
+                     # profile_tasks would print between the JSON; timer prints after it
+                     "ANSIBLE_CALLBACKS_ENABLED": "ansible.posix.timer"})
+    for name in SECRETS:
+        value = cluster.vars.get(name)
+        if value and len(str(value)) >= 8:
+            assert str(value) not in out, f"the value of {name} is in the check-mode output"
+    report, _ = json.JSONDecoder().raw_decode(out, out.index("{"))
+    changed = []
+    for play in report["plays"]:
+        for task in play["tasks"]:
+            for host, result in task["hosts"].items():
+                if result.get("changed"):
+                    changed.append((play["play"]["name"], task["task"]["name"], host))
+    assert changed, "check mode did not predict the configuration change"
+    assert any("restart" in task.lower() for _, task, _ in changed), (
+        f"check mode did not predict the restart: {changed}")
+    outside = [c for c in changed if "storage prox" not in c[0].lower()]
+    assert not outside, outside
+    assert {c[2] for c in changed} <= set(cluster.members("storage_proxy")), changed
+    assert _main_pids(cluster) == pids, "check mode restarted a service"
+    assert _config_checksums(cluster) == sums, "check mode wrote the configuration"
+
+
 def test_a_storage_proxy_override_restarts_only_the_storage_proxy(cluster, inventory):
     if not cluster.members("storage_proxy"):
         pytest.skip("no storage proxy in the inventory")
     before = _main_pids(cluster)
     assert any(unit == "backendai-storage-proxy" for _, unit in before), before
-    override = json.dumps({"storage_proxy_config_overrides": {"logging": {"level": "DEBUG"}}})
     try:
-        _core(cluster, inventory, "-e", override)
+        _core(cluster, inventory, "-e", OVERRIDE)
         after = _main_pids(cluster)
     finally:
         _core(cluster, inventory)
