@@ -72,8 +72,6 @@ attributes:
   diff_mode:
     support: full
     details: Shows the public flag, the storage limit and the metadata before and after.
-  idempotent:
-    support: full
 notes:
   - The user that creates a project becomes its project administrator (Harbor adds that
     membership by itself).

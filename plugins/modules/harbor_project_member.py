@@ -57,8 +57,6 @@ attributes:
   diff_mode:
     support: full
     details: Shows project, user and role before and after.
-  idempotent:
-    support: full
 notes:
   - Only user members are managed; members that are groups (LDAP, HTTP or OIDC groups) are
     left alone even when they have the same name.

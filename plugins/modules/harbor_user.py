@@ -91,7 +91,6 @@ attributes:
       password change shows as a masked C(password) entry that changes, never the password
       itself.
   idempotent:
-    support: full
     details: With O(update_password=always) this relies on the login check described above.
 notes:
   - A failed login makes Harbor lock that user name for 1.5 seconds. When O(update_password=always)
