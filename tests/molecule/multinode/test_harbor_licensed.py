@@ -19,7 +19,6 @@ import pytest
 import yaml
 from conftest import http_request
 
-TIMEOUT = 20
 # Role defaults these tests rely on (roles/harbor and roles/licensed defaults/main.yml).
 HARBOR_UNIT = "backendai-harbor"
 LICENSED_UNIT = "backendai-licensed"
@@ -43,8 +42,7 @@ def harbor(cluster, path: str, user: str | None = None, password: str | None = N
     if user is not None:
         token = base64.b64encode(f"{user}:{password}".encode()).decode()
         headers["Authorization"] = f"Basic {token}"
-    return http_request("GET", registry_url(cluster) + "/api/v2.0" + path, headers=headers,
-                        timeout=TIMEOUT)
+    return http_request("GET", registry_url(cluster) + "/api/v2.0" + path, headers=headers)
 
 
 @pytest.fixture(scope="module")

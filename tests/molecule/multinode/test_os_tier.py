@@ -15,15 +15,12 @@ from __future__ import annotations
 
 import json
 import os
-import pathlib
 import re
 import shlex
 
 import pytest
 from conftest import Cluster, _runner
 
-ROOT = pathlib.Path(__file__).resolve().parents[3]
-DEFAULT_INVENTORY = ROOT / "inventories" / "demo" / "hosts.yml"
 # The guide's values (section 4.3), used unless the inventory overrides them.
 GUIDE_PORT_RANGE_AGENTS = "40000 65000"
 GUIDE_PORT_RANGE_OTHERS = "20000 65000"
@@ -98,10 +95,6 @@ class Expect(Cluster):
             **self.vars.get("os_prep_sysctl_extra", {}),
         }
         return str(merged.get("net.core.somaxconn", GUIDE_SOMAXCONN))
-
-    @property
-    def all_hosts(self) -> list[str]:
-        return list(self.hosts)
 
     @property
     def registry_fqdn(self) -> str:
@@ -250,7 +243,7 @@ def test_hosts_file_has_one_backend_ai_block(host):
 
 
 def test_every_node_resolves_by_name_and_fqdn(host, expect):
-    for other in expect.all_hosts:
+    for other in expect.hosts:
         address = expect.address_of(other)
         for name in (other, f"{other}.{expect.hosts_domain}"):
             result = host.run(f"getent hosts {shlex.quote(name)}")
