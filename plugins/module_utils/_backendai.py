@@ -23,11 +23,15 @@ from configparser import ConfigParser, RawConfigParser
 from configparser import Error as ConfigParserError
 from urllib.parse import unquote, urlsplit
 
-MASK = "********"
-RESULT_MARKER = "@@BACKENDAI-RESULT@@"
+from ansible_collections.backendai.cluster.plugins.module_utils._scrub import (
+    MASK,
+    URL_CREDENTIALS,
+    scrub_text,
+)
+from ansible_collections.backendai.cluster.plugins.module_utils._venv_prelude import (
+    RESULT_MARKER,
+)
 
-# user:password@ inside any URL-looking string.
-_URL_CREDENTIALS = re.compile(r"(?P<pre>\b[A-Za-z][A-Za-z0-9+.\-]*://[^\s:/@'\"]*:)[^\s@/'\"]+@")
 # A line naming an exception, e.g. "asyncpg.exceptions.InvalidPasswordError: password ...".
 _EXCEPTION_LINE = re.compile(
     r"^(?:[A-Za-z_][\w.]*\.)?[A-Za-z_]\w*(?:Error|Exception|Failure|Exit|Abort)\b.*"
@@ -59,12 +63,7 @@ class Scrubber:
         return frozenset(self._secrets)
 
     def text(self, value):
-        if value is None:
-            return value
-        value = str(value)
-        for secret in sorted(self._secrets, key=len, reverse=True):
-            value = value.replace(secret, MASK)
-        return _URL_CREDENTIALS.sub(r"\g<pre>" + MASK + "@", value)
+        return scrub_text(value, self._secrets)
 
     def data(self, value):
         if isinstance(value, str):
@@ -254,7 +253,7 @@ def url_password(url):
 
 
 def redact_url(url):
-    return _URL_CREDENTIALS.sub(r"\g<pre>" + MASK + "@", url or "")
+    return URL_CREDENTIALS.sub(r"\g<pre>" + MASK + "@", url or "")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -325,142 +324,3 @@ def canonical_json(value):
 
 def json_equal(left, right):
     return canonical_json(left) == canonical_json(right)
-
-
-# ---------------------------------------------------------------------------------------------
-# Prelude shared by the programs run inside the service virtualenv (Python 3.13 there).
-# It defines: PAYLOAD (the decoded stdin), SECRETS (strings to scrub from errors), emit(),
-# fail(), engine_for(url), describe_db_error(exc, url), and runs main() when the program
-# ends with ``run(main)``.
-# ---------------------------------------------------------------------------------------------
-
-VENV_PRELUDE = r"""
-import asyncio, json, logging, os, re, sys, traceback, warnings
-logging.disable(logging.CRITICAL)
-warnings.simplefilter("ignore")
-RESULT_MARKER = "@@MARKER@@"
-PAYLOAD = {}
-SECRETS = set()
-
-
-def _scrub(text):
-    text = str(text)
-    for secret in sorted((s for s in SECRETS if s and len(s) >= 4), key=len, reverse=True):
-        text = text.replace(secret, "********")
-    return re.sub(r"(://[^\s:/@]*:)[^\s@/]+@", r"\1********@", text)
-
-
-def _scrub_obj(obj):
-    if isinstance(obj, str):
-        return _scrub(obj)
-    if isinstance(obj, dict):
-        return {k: _scrub_obj(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_scrub_obj(v) for v in obj]
-    return obj
-
-
-def emit(obj):
-    sys.stdout.write("\n" + RESULT_MARKER + json.dumps(obj, default=str) + "\n")
-    sys.stdout.flush()
-
-
-class Failure(Exception):
-    pass
-
-
-def fail(msg):
-    raise Failure(msg)
-
-
-def add_url_secret(url):
-    from urllib.parse import unquote, urlsplit
-    try:
-        password = urlsplit(url).password
-    except ValueError:
-        password = None
-    if password:
-        SECRETS.add(password)
-        SECRETS.add(unquote(password))
-
-
-def engine_for(url, timeout=10):
-    from sqlalchemy.ext.asyncio import create_async_engine
-    from sqlalchemy.pool import NullPool
-    if url.startswith("postgresql://"):
-        url = "postgresql+asyncpg://" + url[len("postgresql://"):]
-    add_url_secret(url)
-    return create_async_engine(url, poolclass=NullPool, connect_args={"timeout": timeout})
-
-
-def where_of(url):
-    # host:port/database. A URL for several servers (manager.toml [db] addrs) has no host of
-    # its own and lists them in its query: ?host=h1,h2&port=p1,p2 (or repeated parameters).
-    try:
-        from sqlalchemy.engine import make_url
-        u = make_url(url)
-
-        def listed(name):
-            value = u.query.get(name) or ()
-            values = [value] if isinstance(value, str) else list(value)
-            return [piece for v in values for piece in v.split(",") if piece]
-
-        if u.host:
-            pairs = [(u.host, u.port or 5432)]
-        else:
-            hosts, ports = listed("host") or ["localhost"], listed("port")
-            pairs = [(host, ports[i] if i < len(ports) else (ports[-1] if ports else 5432))
-                     for i, host in enumerate(hosts)]
-        return "{}/{}".format(",".join("{}:{}".format(h, p) for h, p in pairs),
-                              u.database or "")
-    except Exception:
-        return "(unparsable URL)"
-
-
-_CONNECT_ERRORS = (
-    "InvalidPasswordError", "InvalidAuthorizationSpecificationError", "InvalidCatalogNameError",
-    "ConnectionRefusedError", "TimeoutError", "CancelledError", "OSError", "gaierror",
-    "CannotConnectNowError", "ConnectionDoesNotExistError", "ClientConfigurationError",
-)
-
-
-def describe_db_error(exc, url):
-    name = type(exc).__name__
-    text = str(exc).strip()
-    orig = getattr(exc, "orig", None)
-    if orig is not None and str(orig).strip():
-        text = str(orig).strip()
-        name = type(orig).__name__
-    text = text.splitlines()[0] if text else "(no message)"
-    if name in _CONNECT_ERRORS or isinstance(exc, (OSError, asyncio.TimeoutError)):
-        return "cannot connect to the database at {}: {}: {}".format(where_of(url), name, text)
-    return "{}: {}".format(name, text)
-
-
-def _answer(main):
-    try:
-        result = main(PAYLOAD)
-    except Failure as exc:
-        emit({"error": _scrub(exc)})
-    except BaseException as exc:  # report in one line; the traceback goes to stderr only
-        url = str(PAYLOAD.get("url") or "")
-        if url:
-            msg = describe_db_error(exc, url)
-        else:
-            msg = "{}: {}".format(type(exc).__name__, exc)
-        sys.stderr.write(_scrub(traceback.format_exc()))
-        emit({"error": _scrub(msg)})
-    else:
-        emit(_scrub_obj(result))
-
-
-def run(main):
-    # Answer one request per line of stdin until stdin is closed.
-    global PAYLOAD
-    while True:
-        line = sys.stdin.readline()
-        if not line:
-            break
-        PAYLOAD = json.loads(line)
-        _answer(main)
-""".replace("@@MARKER@@", RESULT_MARKER)

@@ -24,9 +24,9 @@ from urllib.parse import quote, urlencode, urlsplit, urlunsplit
 from ansible.module_utils.basic import env_fallback
 from ansible.module_utils.urls import ConnectionError as UrlsConnectionError
 from ansible.module_utils.urls import Request, SSLValidationError
+from ansible_collections.backendai.cluster.plugins.module_utils._scrub import MASK, scrub_text
 
 API_PREFIX = "/api/v2.0"
-MASK = "********"
 MAX_PAGE_SIZE = 100  # Harbor refuses larger pages
 
 # Project member roles: Harbor's role IDs and the names Harbor reports in role_name.
@@ -338,12 +338,7 @@ class HarborClient:
             self._secrets.add(str(value))
 
     def scrub(self, text):
-        if text is None:
-            return None
-        text = str(text)
-        for secret in sorted(self._secrets, key=len, reverse=True):
-            text = text.replace(secret, MASK)
-        return text
+        return scrub_text(text, self._secrets)
 
     # -- transport ------------------------------------------------------------------------
 

@@ -179,8 +179,10 @@ stderr:
 import os  # noqa: E402 - the documentation strings come first in Ansible modules
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
+from ansible_collections.backendai.cluster.plugins.module_utils import (  # noqa: E402
+    _alembic_probe,
+)
 from ansible_collections.backendai.cluster.plugins.module_utils._backendai import (  # noqa: E402
-    VENV_PRELUDE,
     Scrubber,
     VenvSession,
     last_error_line,
@@ -189,6 +191,9 @@ from ansible_collections.backendai.cluster.plugins.module_utils._backendai impor
     run_command,
     url_password,
     venv_executable,
+)
+from ansible_collections.backendai.cluster.plugins.module_utils._venv_prelude import (  # noqa: E402
+    program,
 )
 
 SERVICES = {
@@ -201,73 +206,6 @@ SERVICES = {
         "script_location": "ai.backend.appproxy.coordinator.models:alembic",
     },
 }
-
-PROBE = VENV_PRELUDE + r'''
-SCRIPTS = {}
-
-
-def main(p):
-    import sqlalchemy as sa
-    from alembic.config import Config
-    from alembic.runtime.migration import MigrationContext
-
-    cfg = Config(p["config"])
-    url = cfg.get_main_option("sqlalchemy.url")
-    if not url:
-        fail("sqlalchemy.url is not set in the [alembic] section of " + p["config"])
-    PAYLOAD["url"] = url
-    add_url_secret(url)
-
-    def inspect(conn):
-        tables = sa.inspect(conn).get_table_names()
-        current = list(MigrationContext.configure(conn).get_current_heads())
-        return tables, current
-
-    async def probe():
-        engine = engine_for(url, p.get("timeout", 10))
-        try:
-            async with engine.connect() as conn:
-                return await conn.run_sync(inspect)
-        finally:
-            await engine.dispose()
-
-    tables, current = asyncio.run(probe())
-    state = {
-        "current": current,
-        "tables": len([t for t in tables if t != "alembic_version"]),
-        "database": where_of(url),
-    }
-    if p.get("light"):  # only the database side (after a command ran)
-        return state
-
-    if p["config"] not in SCRIPTS:
-        from alembic.script import ScriptDirectory
-        try:
-            SCRIPTS[p["config"]] = ScriptDirectory.from_config(cfg)
-        except Exception as exc:
-            fail("cannot load the migration scripts named by script_location in {}: {}: {}"
-                 .format(p["config"], type(exc).__name__, exc))
-    script = SCRIPTS[p["config"]]
-    heads = list(script.get_heads())
-    unknown = []
-    for rev in current:
-        try:
-            if script.get_revision(rev) is None:
-                unknown.append(rev)
-        except Exception:
-            unknown.append(rev)
-    pending = []
-    if current and not unknown and len(heads) == 1:
-        steps = script.iterate_revisions(heads[0], tuple(current))
-        pending = [s.revision for s in steps if s.revision not in current]
-        pending.reverse()
-    state.update(heads=heads, unknown=unknown, pending=pending)
-    return state
-
-
-run(main)
-'''
-
 
 def main():
     module = AnsibleModule(
@@ -311,7 +249,9 @@ def main():
 
     python = require_executable(module, venv_executable(params["venv"], "python"), "python")
     request = {"config": config, "timeout": params["connect_timeout"]}
-    session = VenvSession(module, python, PROBE, scrubber, cwd=cwd, environ=environ)
+    session = VenvSession(
+        module, python, program(_alembic_probe), scrubber, cwd=cwd, environ=environ
+    )
     try:
         converge(module, session, request, params, service, scrubber, cwd, environ)
     finally:

@@ -17,9 +17,9 @@ description:
     C(rpc-auth-manager-keypair) at its C(.key_secret); each agent points
     C(rpc-auth-manager-public-key) at the manager's C(.key) and C(rpc-auth-agent-keypair) at its
     own C(.key_secret).
-  - The keys are generated on the node with the Python standard library only (Curve25519
-    scalar multiplication per RFC 7748 and Z85 encoding per ZeroMQ RFC 32), so the module works
-    before any Backend.AI virtualenv exists. The secret key comes from C(os.urandom).
+  - The keys are generated on the node with the C(cryptography) library (X25519, RFC 7748) and
+    encoded in Z85 (ZeroMQ RFC 32), so the module works before any Backend.AI virtualenv exists.
+    The secret key comes from C(os.urandom).
   - An existing valid pair is never regenerated unless O(force=true); only owner, group and
     modes are corrected. A pair is valid when both files parse, the secret file's public key is
     the Curve25519 public key of its secret key, and the public file carries the same key.
@@ -27,6 +27,8 @@ description:
     is overwritten) unless O(force=true).
   - Unlike the CLI, the secret file is created with mode 0600 from the start, and the secret
     key is never printed or returned.
+requirements:
+  - cryptography (Debian and Ubuntu package C(python3-cryptography); the os_prep role installs it)
 author:
   - backendai.cluster maintainers
 options:
@@ -160,8 +162,20 @@ generated:
 import datetime  # noqa: E402 - the documentation strings come first in Ansible modules
 import os  # noqa: E402
 import tempfile  # noqa: E402
+import traceback  # noqa: E402
 
-from ansible.module_utils.basic import AnsibleModule  # noqa: E402
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib  # noqa: E402
+
+try:
+    from cryptography.hazmat.primitives.asymmetric.x25519 import (
+        X25519PrivateKey,
+        X25519PublicKey,
+    )
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+except ImportError:
+    CRYPTOGRAPHY_IMPORT_ERROR = traceback.format_exc()
+else:
+    CRYPTOGRAPHY_IMPORT_ERROR = None
 
 # --------------------------------------------------------------------------------------------
 # Z85 (ZeroMQ RFC 32): 4 bytes <-> 5 characters, big-endian base 85.
@@ -207,59 +221,22 @@ def z85_decode(text):
 
 
 # --------------------------------------------------------------------------------------------
-# X25519 (RFC 7748, section 5): Montgomery ladder over GF(2^255 - 19).
+# X25519 (RFC 7748), from the cryptography library.
 # --------------------------------------------------------------------------------------------
-
-_P = 2**255 - 19
-_A24 = 121665
-BASE_POINT = (9).to_bytes(32, "little")
-
-
-def _clamp(scalar):
-    k = bytearray(scalar)
-    k[0] &= 248
-    k[31] &= 127
-    k[31] |= 64
-    return int.from_bytes(bytes(k), "little")
 
 
 def x25519(scalar, u_coordinate):
     """Scalar multiplication on Curve25519: both arguments and the result are 32 bytes."""
     if len(scalar) != 32 or len(u_coordinate) != 32:
         raise ValueError("X25519 takes 32-byte inputs")
-    k = _clamp(scalar)
-    x1 = int.from_bytes(u_coordinate, "little") & ((1 << 255) - 1)
-    x2, z2, x3, z3 = 1, 0, x1, 1
-    swap = 0
-    for t in range(254, -1, -1):
-        bit = (k >> t) & 1
-        swap ^= bit
-        if swap:
-            x2, x3 = x3, x2
-            z2, z3 = z3, z2
-        swap = bit
-        a = (x2 + z2) % _P
-        aa = a * a % _P
-        b = (x2 - z2) % _P
-        bb = b * b % _P
-        e = (aa - bb) % _P
-        c = (x3 + z3) % _P
-        d = (x3 - z3) % _P
-        da = d * a % _P
-        cb = c * b % _P
-        x3 = (da + cb) * (da + cb) % _P
-        z3 = x1 * (da - cb) * (da - cb) % _P
-        x2 = aa * bb % _P
-        z2 = e * (aa + _A24 * e) % _P
-    if swap:
-        x2, x3 = x3, x2
-        z2, z3 = z3, z2
-    return (x2 * pow(z2, _P - 2, _P) % _P).to_bytes(32, "little")
+    private = X25519PrivateKey.from_private_bytes(scalar)
+    return private.exchange(X25519PublicKey.from_public_bytes(u_coordinate))
 
 
 def curve_public(secret):
     """The CURVE public key (32 bytes) of a secret key (32 bytes)."""
-    return x25519(secret, BASE_POINT)
+    private = X25519PrivateKey.from_private_bytes(secret)
+    return private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
 
 
 def curve_keypair():
@@ -396,6 +373,9 @@ def main():
         },
         supports_check_mode=True,
     )
+    if CRYPTOGRAPHY_IMPORT_ERROR:
+        module.fail_json(msg=missing_required_lib("cryptography"),
+                         exception=CRYPTOGRAPHY_IMPORT_ERROR)
     p = module.params
     name = p["name"]
     if not name or "/" in name or name in (".", ".."):
