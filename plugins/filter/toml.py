@@ -20,30 +20,7 @@ except ImportError:  # pragma: no cover - older controllers
     except ImportError:
         _toml_reader = None
 
-DOCUMENTATION_TO_TOML = r"""
-name: to_toml
-short_description: Render a dict as a TOML 1.0 document
-description:
-  - Writes a mapping as TOML 1.0, keeping the key order of the input.
-  - Scalars (str, int, float, bool, dates and times) and arrays are written as C(key = value)
-    lines first, then every nested mapping as a C([table]) and every list of mappings as an array
-    of tables (C([[table]])), so the order of sections follows the input.
-  - A nested mapping becomes an inline table (C(addr = { host = "10.0.0.1", port = 8120 })) when it
-    is empty, or when all its values are scalars and it has at most O(inline_max_keys) keys.
-  - A C(None) value omits the key, so an override can remove a default key.
-  - Keys that are not bare keys (C(A-Za-z0-9_-)) are quoted; strings are TOML basic strings with
-    every required escape.
-options:
-  _input:
-    description: The mapping to render.
-    type: dict
-    required: true
-  inline_max_keys:
-    description: Largest number of scalar keys a nested mapping may have to be written inline. C(0)
-      writes every non-empty mapping as a table.
-    type: int
-    default: 2
-"""
+# Documentation: to_toml.yml and from_toml.yml next to this file (ansible-doc -t filter).
 
 _BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
 _ESCAPES = {
