@@ -13,7 +13,7 @@ export BAI_ARTIFACTS_DIR := $(ARTIFACTS)
 SCENARIO ?= multinode
 
 .PHONY: help venv deps images artifacts demo demo-destroy test test-fast test-full lint unit \
-        integration syntax badinv molecule sanity benchmark clean
+        integration syntax badinv benchmark clean catalogue
 
 help:
 	@echo "make demo      deploy the demo cluster (local containers)"
@@ -21,6 +21,8 @@ help:
 	@echo "make test-fast lint, unit, syntax, bad inventories"
 	@echo "make integration modules against real etcd/PostgreSQL/manager and the Harbor fake"
 	@echo "make test-full Molecule scenario SCENARIO=$(SCENARIO)"
+	@echo "make benchmark converge figures (fresh, no-op, check, add an agent) and the etcd module"
+	@echo "make catalogue print which units and ports each host of INVENTORY runs (default demo)"
 
 venv: $(VENV)/.ok
 $(VENV)/.ok: requirements.txt
@@ -75,11 +77,15 @@ badinv: venv
 	$(BIN)/pytest -q tests/precheck
 
 test-full: venv images artifacts
-	cd molecule/.. && $(BIN)/molecule test -s $(SCENARIO)
+	$(BIN)/molecule test -s $(SCENARIO)
 
 benchmark: venv deps images artifacts
 	$(BIN)/python benchmarks/etcd_put.py
 	benchmarks/converge_times.sh inventories/demo
+
+INVENTORY ?= inventories/demo
+catalogue: venv
+	$(BIN)/ansible-playbook playbooks/catalogue.yml -i $(INVENTORY)
 
 clean:
 	rm -rf .cache tests/output

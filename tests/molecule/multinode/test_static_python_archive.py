@@ -3,8 +3,8 @@
 No python-build-standalone archive can be downloaded in the test environment, so this test builds
 a tarball of the same shape: `python/bin/python3` is a two-line script that runs the node's own
 `/usr/bin/python3.13`, plus a `python3.13` link and a file under `python/lib/`. It then runs
-roles/static_python/tests/archive_layout.yml (the role with static_python_source=archive) on one
-node of the demo test bed and checks:
+static_python_archive.yml next to this file (the role with static_python_source=archive) on the
+last agent of the inventory under test and checks:
 
 - the files land in <bai_home>/.static-python-layout-test/versions/<X.Y>, all owned by bai;
 - the marker records the archive; a second run and a --check run change nothing;
@@ -12,8 +12,7 @@ node of the demo test bed and checks:
 - a wrong sha256 fails before anything is touched.
 
 It does not prove that a real python-build-standalone archive works (no such archive here).
-Needs a node where os_prep has run (the bai account exists). Environment knobs:
-BAI_LAYOUT_TEST_HOST (default ag2), BAI_LAYOUT_TEST_INVENTORY (default inventories/demo/hosts.yml).
+Needs a node where os_prep has run (the bai account exists); runs in the Molecule verify step.
 """
 
 from __future__ import annotations
@@ -24,17 +23,13 @@ import os
 import pathlib
 import re
 import subprocess
+import sys
 import tarfile
 
 import pytest
-from testinfra.utils.ansible_runner import AnsibleRunner
+from conftest import ROOT
 
-ROOT = pathlib.Path(__file__).resolve().parents[3]
-PLAYBOOK = pathlib.Path(__file__).with_name("archive_layout.yml")
-INVENTORY = os.environ.get(
-    "BAI_LAYOUT_TEST_INVENTORY", str(ROOT / "inventories" / "demo" / "hosts.yml")
-)
-HOST = os.environ.get("BAI_LAYOUT_TEST_HOST", "ag2")
+PLAYBOOK = pathlib.Path(__file__).with_name("static_python_archive.yml")
 USER = "bai"
 BASE = "/home/bai/.static-python-layout-test"
 SERIES = "3.13"
@@ -74,18 +69,20 @@ def _sha256(path: pathlib.Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def _playbook(*extra: str, check: bool = False) -> tuple[subprocess.CompletedProcess, dict]:
-    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_FORCE_COLOR="0")
-    env["PATH"] = f"{ROOT / '.venv' / 'bin'}:{env['PATH']}"
+def _playbook(target, *extra: str, check: bool = False) -> tuple[subprocess.CompletedProcess, dict]:
+    inventory, host = target
+    bindir = pathlib.Path(sys.executable).parent
+    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_FORCE_COLOR="0",
+               PATH=f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}")
     cmd = [
-        "ansible-playbook",
+        str(bindir / "ansible-playbook"),
         str(PLAYBOOK),
         "-i",
-        INVENTORY,
+        inventory,
         "-l",
-        HOST,
+        host,
         "-e",
-        f"layout_test_host={HOST}",
+        f"layout_test_host={host}",
     ]
     for e in extra:
         cmd += ["-e", e]
@@ -93,7 +90,7 @@ def _playbook(*extra: str, check: bool = False) -> tuple[subprocess.CompletedPro
         cmd += ["--check", "--diff"]
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, check=False)
     m = re.search(
-        rf"^{re.escape(HOST)}\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)",
+        rf"^{re.escape(host)}\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)",
         proc.stdout,
         re.M,
     )
@@ -112,23 +109,33 @@ def _vars(archive: pathlib.Path, version: str, build: str, sha: str) -> list[str
 
 
 @pytest.fixture(scope="module")
-def node():
-    node = AnsibleRunner.get_runner(INVENTORY).get_host(HOST)
+def target(cluster, inventory):
+    """(inventory, host): the last agent, where the layout test installs beside the real Python."""
+    name = cluster.members("agents")[-1] if cluster.members("agents") else cluster.hosts[-1]
+    return inventory, name
+
+
+@pytest.fixture(scope="module")
+def node(cluster, target):
+    _, name = target
+    node = cluster.node(name)
     if not node.user(USER).exists:
-        pytest.skip(f"{USER} does not exist on {HOST}: converge the OS tier first")
+        pytest.skip(f"{USER} does not exist on {name}: converge the OS tier first")
     version = node.run("/usr/bin/python3.13 --version").stdout.split()[-1]
-    node.run(f"rm -rf {BASE}")
+    with node.sudo():
+        node.run(f"rm -rf {BASE}")
     yield node, version
-    node.run(f"rm -rf {BASE}")
+    with node.sudo():
+        node.run(f"rm -rf {BASE}")
 
 
-def test_archive_mode_layout_ownership_idempotence_upgrade_and_checksum(node, tmp_path):
+def test_archive_mode_layout_ownership_idempotence_upgrade_and_checksum(node, target, tmp_path):
     host, version = node
     install = f"{BASE}/versions/{SERIES}"
 
     # 1. First install.
     first = _stand_in_archive(tmp_path, version, "20990101", "first.txt")
-    proc, recap = _playbook(*_vars(first, version, "20990101", _sha256(first)))
+    proc, recap = _playbook(target, *_vars(first, version, "20990101", _sha256(first)))
     assert proc.returncode == 0 and recap.get("failed") == 0, proc.stdout[-3000:]
     assert recap["changed"] > 0
 
@@ -145,14 +152,14 @@ def test_archive_mode_layout_ownership_idempotence_upgrade_and_checksum(node, tm
     assert leftovers == "", f"temporary extraction directories left behind: {leftovers}"
 
     # 2. Same archive again: nothing changes, in check mode either.
-    proc, recap = _playbook(*_vars(first, version, "20990101", _sha256(first)))
+    proc, recap = _playbook(target, *_vars(first, version, "20990101", _sha256(first)))
     assert proc.returncode == 0 and recap.get("changed") == 0, proc.stdout[-3000:]
-    proc, recap = _playbook(*_vars(first, version, "20990101", _sha256(first)), check=True)
+    proc, recap = _playbook(target, *_vars(first, version, "20990101", _sha256(first)), check=True)
     assert proc.returncode == 0 and recap.get("changed") == 0, proc.stdout[-3000:]
 
     # 3. A newer archive replaces the old one completely.
     second = _stand_in_archive(tmp_path, version, "20990202", "second.txt")
-    proc, recap = _playbook(*_vars(second, version, "20990202", _sha256(second)))
+    proc, recap = _playbook(target, *_vars(second, version, "20990202", _sha256(second)))
     assert proc.returncode == 0 and recap.get("changed", 0) > 0, proc.stdout[-3000:]
     assert host.file(f"{install}/lib/python{SERIES}/second.txt").exists
     assert not host.file(f"{install}/lib/python{SERIES}/first.txt").exists
@@ -160,7 +167,7 @@ def test_archive_mode_layout_ownership_idempotence_upgrade_and_checksum(node, tm
 
     # 4. A wrong checksum fails before the installation is touched.
     third = _stand_in_archive(tmp_path, version, "20990303", "third.txt")
-    proc, recap = _playbook(*_vars(third, version, "20990303", "0" * 64))
+    proc, recap = _playbook(target, *_vars(third, version, "20990303", "0" * 64))
     assert proc.returncode != 0 and recap.get("failed") == 1
     assert "sha256" in proc.stdout
     assert host.file(f"{install}/lib/python{SERIES}/second.txt").exists
