@@ -93,9 +93,9 @@ CASES = [
     ),
     Case(
         "warn-container-range-in-local-port-range",
-        ["WARNING on ag1", "agent_container_port_range [45000, 46000]", "ip_local_port_range"],
+        ["WARNING on ag1", "bai_agent_container_port_range [45000, 46000]", "ip_local_port_range"],
         passes=True,
-        all_vars={"agent_container_port_range": [45000, 46000]},
+        all_vars={"bai_agent_container_port_range": [45000, 46000]},
     ),
     # --- secrets --------------------------------------------------------------------------
     Case(
@@ -253,29 +253,33 @@ CASES = [
     Case(
         "inverted-appproxy-range",
         [
-            "appproxy_workers[0].proxy_port_range (interactive) on app1 is [10500, 10205]",
+            "bai_appproxy_workers[0].proxy_port_range (interactive) on app1 is [10500, 10205]",
             "the range is inverted",
         ],
-        extra_vars={"appproxy_workers": workers(interactive={"proxy_port_range": [10500, 10205]})},
+        extra_vars={
+            "bai_appproxy_workers": workers(interactive={"proxy_port_range": [10500, 10205]})
+        },
     ),
     Case(
         "overlapping-appproxy-ranges",
         [
             "On app1 these port ranges overlap",
-            "appproxy_workers[0].proxy_port_range (interactive) [10205, 10600] and "
-            "appproxy_workers[1].proxy_port_range (inference) [10501, 10800]",
+            "bai_appproxy_workers[0].proxy_port_range (interactive) [10205, 10600] and "
+            "bai_appproxy_workers[1].proxy_port_range (inference) [10501, 10800]",
         ],
-        extra_vars={"appproxy_workers": workers(interactive={"proxy_port_range": [10205, 10600]})},
+        extra_vars={
+            "bai_appproxy_workers": workers(interactive={"proxy_port_range": [10205, 10600]})
+        },
     ),
     Case(
         "duplicate-worker-type",
         ["lists a worker type twice"],
-        extra_vars={"appproxy_workers": workers(tcp={"type": "inference"})},
+        extra_vars={"bai_appproxy_workers": workers(tcp={"type": "inference"})},
     ),
     Case(
         "inverted-agent-container-range",
-        ["agent_container_port_range on ag1 is [31000, 30000]", "inverted"],
-        all_vars={"agent_container_port_range": [31000, 30000]},
+        ["bai_agent_container_port_range on ag1 is [31000, 30000]", "inverted"],
+        all_vars={"bai_agent_container_port_range": [31000, 30000]},
     ),
     Case(
         "duplicate-port-allinone",
@@ -288,18 +292,21 @@ CASES = [
     ),
     Case(
         "worker-api-port-equals-coordinator-port",
-        ["port 10200 is both bai_appproxy_coordinator_port and appproxy_workers[2].api_port (tcp)"],
-        extra_vars={"appproxy_workers": workers(tcp={"api_port": 10200})},
+        [
+            "port 10200 is both bai_appproxy_coordinator_port and "
+            "bai_appproxy_workers[2].api_port (tcp)"
+        ],
+        extra_vars={"bai_appproxy_workers": workers(tcp={"api_port": 10200})},
     ),
     Case(
         "agent-range-overlaps-worker-range-allinone",
-        ["On aio1 these port ranges overlap", "agent_container_port_range [10900, 12000]"],
+        ["On aio1 these port ranges overlap", "bai_agent_container_port_range [10900, 12000]"],
         layout=ALLINONE,
-        all_vars={"agent_container_port_range": [10900, 12000]},
+        all_vars={"bai_agent_container_port_range": [10900, 12000]},
     ),
     Case(
         "service-port-inside-container-range",
-        ["bai_agent_rpc_port (30500) lies inside agent_container_port_range [30000, 31000]"],
+        ["bai_agent_rpc_port (30500) lies inside bai_agent_container_port_range [30000, 31000]"],
         all_vars={"bai_agent_rpc_port": 30500},
     ),
     Case(

@@ -1,7 +1,8 @@
 """What the verify tests of a converged cluster share: the inventory and its values.
 
-The tests run against any inventory (Molecule passes its own; by hand:
-``pytest --hosts='ansible://all' --ansible-inventory=inventories/demo/hosts.yml <file>``).
+The tests run against any inventory (Molecule passes its own). By hand, against the demo
+cluster: ``MOLECULE_INVENTORY_FILE=inventories/demo/hosts.yml pytest tests/molecule/multinode``
+(every test picks its nodes from the inventory's groups; no ``--hosts`` needed).
 Expected values are read from the inventory, over the collection's defaults, so a site that
 overrides a port or a name is checked against its own choices.
 """
@@ -55,15 +56,18 @@ def http_request(method: str, url: str, headers=None, body=None, timeout: float 
 
 
 def run_playbook(inventory: str, playbook: str, *extra: str, env: dict | None = None,
-                 timeout: int = 1800) -> str:
-    """Run a playbook of the collection against the inventory; its output, or a failed test."""
+                 timeout: int = 1800, rc: int = 0) -> str:
+    """Run a playbook of the collection against the inventory; its output, or a failed test.
+
+    ``rc`` is the exit status the test expects (2: a task failed on a host).
+    """
     bindir = pathlib.Path(sys.executable).parent
     env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_FORCE_COLOR="0",
                ANSIBLE_NOCOLOR="1", PATH=f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}",
                **(env or {}))
     proc = subprocess.run([str(bindir / "ansible-playbook"), playbook, "-i", inventory, *extra],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
-    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    assert proc.returncode == rc, proc.stdout[-4000:] + proc.stderr[-2000:]
     return proc.stdout
 
 
@@ -85,13 +89,24 @@ class Cluster:
         self.runner = _runner(inventory)
         self.hosts = self.runner.get_hosts("all")
         self.vars = self.runner.get_variables(name or self.hosts[0])
+        self._host_vars: dict[str, dict] = {}
         self.groups = self.vars.get("groups", {})
 
-    def get(self, key: str, default=None):
-        """A variable; plain `{{ var }}` references are rendered."""
-        value = self.vars.get(key, common_defaults().get(key, default))
+    def host_vars(self, name: str) -> dict:
+        """The inventory variables of one host (its groups' and its own settings)."""
+        if name not in self._host_vars:
+            self._host_vars[name] = self.runner.get_variables(name)
+        return self._host_vars[name]
+
+    def get(self, key: str, default=None, host: str | None = None):
+        """A variable as `host` sees it (default: the first host); `{{ var }}` is rendered.
+
+        Pass the host for a setting a group may override (group_vars/<group>.yml).
+        """
+        hostvars = self.host_vars(host) if host else self.vars
+        value = hostvars.get(key, common_defaults().get(key, default))
         if isinstance(value, str) and "{{" in value:
-            merged = {**common_defaults(), **self.vars}
+            merged = {**common_defaults(), **hostvars}
             for _ in range(5):
                 value = jinja2.Template(value).render(**merged)
                 if "{{" not in value:

@@ -29,8 +29,8 @@ def role_defaults(role: str) -> dict:
 
 
 def setting(cluster, role: str, key: str):
-    """An inventory value over the role's default (plain values only)."""
-    value = cluster.vars.get(key)
+    """An inventory value as the role's first host sees it, over the role's default."""
+    value = cluster.host_vars(cluster.first(role)).get(key)
     return role_defaults(role).get(key) if value is None else value
 
 
@@ -64,8 +64,9 @@ def read_toml(node, path: str) -> dict:
 
 
 def expected_workers(cluster) -> list[dict]:
-    workers = setting(cluster, "appproxy", "appproxy_workers")
-    assert isinstance(workers, list) and workers, "appproxy_workers is empty"
+    # group_vars/appproxy may set the workers: read them as the appproxy host sees them.
+    workers = cluster.get("bai_appproxy_workers", host=cluster.first("appproxy"))
+    assert isinstance(workers, list) and workers, "bai_appproxy_workers is empty"
     return workers
 
 
