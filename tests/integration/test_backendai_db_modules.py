@@ -129,7 +129,9 @@ BUILD = f"""
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
-apt-get install -y -qq --no-install-recommends postgresql python3-venv >/dev/null
+# python3-cryptography: backendai_rpc_keypair needs it on the node (os_prep installs it there).
+apt-get install -y -qq --no-install-recommends \\
+  postgresql python3-venv python3-cryptography >/dev/null
 if [ ! -f /opt/bai/.complete ]; then
   rm -rf {MGR_VENV} {APC_VENV}
   python3 -m venv {MGR_VENV}

@@ -1,11 +1,12 @@
 """A run that fails after writing a new configuration still restarts the service next time.
 
-The storage proxy's unit is masked (at runtime only) so that the converge with a storage-proxy
-override fails right after it wrote the new storage-proxy.toml, before any restart: the service
-keeps running the old configuration while the file says otherwise. After the unit is unmasked,
-a run with the same override has no file left to change, and must still restart the service
-because the files on disk differ from what the running process started with. Then the cluster is
-put back without the override.
+The file in which the shared mechanism records what it wrote for the storage proxy's
+configuration is replaced by a directory, so that the converge with a storage-proxy override
+fails right after it wrote the new storage-proxy.toml, before any restart: the service keeps
+running the old configuration while the file says otherwise. With the directory back, a run with
+the same override has no file left to change, and must still restart the service because the
+files on disk differ from what the running process started with. Then the cluster is put back
+without the override.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ import pytest
 from conftest import run_playbook
 
 UNIT = "backendai-storage-proxy"
+# What the configure step of the storage proxy recorded (roles/_common/tasks/python_service.yml).
+STATE = "/var/lib/backendai/state/storage-proxy.configure.sha1"
 OVERRIDE = json.dumps({"storage_proxy_config_overrides": {"logging": {"level": "DEBUG"}}})
 
 
@@ -43,13 +46,13 @@ def test_a_failed_run_leaves_a_restart_that_the_next_run_does(cluster, inventory
     assert before["stamp"] == 0 and not before["debug"], before
     try:
         with node.sudo():
-            node.check_output(f"systemctl mask --runtime {UNIT}.service")
+            node.check_output(f"mv {STATE} {STATE}.saved && mkdir {STATE}")
         try:
             out = run_playbook(inventory, "playbooks/core.yml", *limit, "-e", OVERRIDE, rc=2)
         finally:
             with node.sudo():
-                node.check_output(f"systemctl unmask --runtime {UNIT}.service")
-        assert "masked" in out, out[-3000:]
+                node.check_output(f"rmdir {STATE} && mv {STATE}.saved {STATE}")
+        assert "Write the state file of storage-proxy" in out, out[-3000:]
         interrupted = _state(node, config)
         # The new file is on disk, the old process still runs, and the two disagree.
         assert interrupted == {"pid": before["pid"], "debug": True, "stamp": 1}, interrupted
