@@ -2,15 +2,12 @@
 # Apache License 2.0 (see galaxy.yml)
 """The program backendai_alembic runs in the service's virtualenv: the schema's revisions.
 
-Not imported for its functions on the managed node: the module sends this file's source, after
-the prelude's, to the Python of the service's virtualenv (see ``_venv_prelude.program``), where
-the names below come from the prelude. The import keeps lint, the tests and Ansible's packaging
-aware of the file.
+Sent to the service's virtualenv by ``_venv_prelude.program``; see there.
 """
 
 import asyncio
 
-try:  # names of the prelude (defined before this source inside the virtualenv)
+try:  # in a module; inside the virtualenv the prelude's source comes first instead
     from ansible_collections.backendai.cluster.plugins.module_utils._venv_prelude import (
         PAYLOAD,
         add_url_secret,

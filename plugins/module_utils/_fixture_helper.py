@@ -2,10 +2,7 @@
 # Apache License 2.0 (see galaxy.yml)
 """The program backendai_fixture runs in the manager's virtualenv: declared rows, read and written.
 
-Not imported for its functions on the managed node: the module sends this file's source, after
-the prelude's, to the Python of the service's virtualenv (see ``_venv_prelude.program``), where
-the names below come from the prelude. The import keeps lint, the tests and Ansible's packaging
-aware of the file.
+Sent to the manager's virtualenv by ``_venv_prelude.program``, which explains how.
 """
 
 import asyncio

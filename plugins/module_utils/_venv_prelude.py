@@ -8,8 +8,9 @@ request), SECRETS (strings to scrub from every answer), emit(), fail(), engine_f
 describe_db_error(exc, url), and answers one JSON request per line of stdin until stdin closes.
 
 Standard library only at import time, and no ``from __future__`` import (the sources are
-concatenated). Imported by the modules as well, so that Ansible ships the file with them and
-lint and the unit tests see real code.
+concatenated). The modules import this file and the helpers only so that Ansible ships them and
+lint and the unit tests see real code; a helper takes the prelude's names from an import that
+fails inside the virtualenv, where the prelude's source stands before the helper's.
 """
 
 import asyncio

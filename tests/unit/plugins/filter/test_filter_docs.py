@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 import pathlib
-import subprocess
 import sys
 
 import pytest
 import yaml
+from conftest import ansible_doc_json
 
 ROOT = pathlib.Path(__file__).resolve().parents[4]
 FILTERS = {"to_toml": {"_input", "inline_max_keys"}, "from_toml": {"_input"}}
@@ -17,14 +16,7 @@ FILTERS = {"to_toml": {"_input", "inline_max_keys"}, "from_toml": {"_input"}}
 
 @pytest.fixture(scope="module")
 def docs():
-    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
-               ANSIBLE_COLLECTIONS_PATH=str(ROOT / ".collections"))
-    ansible_doc = pathlib.Path(sys.executable).parent / "ansible-doc"
-    proc = subprocess.run([str(ansible_doc), "--json", "-t", "filter",
-                           *("backendai.cluster." + name for name in FILTERS)],
-                          capture_output=True, text=True, env=env, timeout=300)
-    assert proc.returncode == 0, proc.stderr
-    return json.loads(proc.stdout)
+    return ansible_doc_json("filter", ["backendai.cluster." + name for name in FILTERS])
 
 
 @pytest.mark.parametrize("name", sorted(FILTERS))

@@ -10,15 +10,12 @@ EXAMPLES must be a YAML list of tasks that call the module, and RETURN must desc
 from __future__ import annotations
 
 import importlib
-import json
-import os
 import pathlib
-import subprocess
-import sys
 
 import pytest
 import yaml
 from ansible.module_utils import basic
+from conftest import ansible_doc_json
 
 ROOT = pathlib.Path(__file__).resolve().parents[4]
 MODULES = sorted(p.stem for p in (ROOT / "plugins/modules").glob("*.py") if p.stem != "__init__")
@@ -28,14 +25,7 @@ PACKAGE = "ansible_collections.backendai.cluster.plugins.modules"
 
 @pytest.fixture(scope="module")
 def docs():
-    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
-               ANSIBLE_COLLECTIONS_PATH=str(ROOT / ".collections"))
-    ansible_doc = pathlib.Path(sys.executable).parent / "ansible-doc"
-    proc = subprocess.run([str(ansible_doc), "--json", "-t", "module",
-                           *(FQCN + m for m in MODULES)],
-                          capture_output=True, text=True, env=env, timeout=300)
-    assert proc.returncode == 0, proc.stderr
-    return json.loads(proc.stdout)
+    return ansible_doc_json("module", [FQCN + m for m in MODULES])
 
 
 class _SpecSeen(Exception):
