@@ -1,31 +1,53 @@
 #!/usr/bin/env python3
-"""A stand-in for Harbor's v2.0 REST API: users, projects, members, quotas, ping and health.
+"""A stand-in for Harbor's v2.0 REST API and token service, the Harbor side of the stand-in.
 
-Every request is checked against ``harbor-api-subset.yaml`` (our own description of the part of
-Harbor's API that backendai.cluster uses): the path and method, the path, query and header
-parameters, and the JSON body (with jsonschema). In strict mode (the default) a request that
-does not match is answered with HTTP 400 in Harbor's error shape
+What is real and what is faked: in the test-bed Harbor stand-in (tests/images/harbor-standin)
+the registry protocol is real. Image pushes and pulls go, as in Harbor, through nginx to a real
+CNCF distribution registry (Debian's docker-registry), which stores the blobs and manifests.
+This program fakes the rest, Harbor's own part: the REST API (users, projects, members, quotas,
+ping, health, system info, repositories and artifacts), the token service, the registry base
+``/v2/`` and the decision nginx asks for before it passes a registry request on.
+
+Every REST request is checked against ``harbor-api-subset.yaml`` (our own description of the
+part of Harbor's API that backendai.cluster and Backend.AI's manager use): the path and method,
+the path, query and header parameters, and the JSON body (with jsonschema). In strict mode (the
+default) a request that does not match is answered with HTTP 400 in Harbor's error shape
 ``{"errors": [{"code": "BAD_REQUEST", "message": ...}]}``; without strict mode the mismatch is
 only logged. Unknown paths get 404 and unknown methods 405, as from Harbor. Answers are checked
 against the description too; a mismatch there is a bug of the fake, logged and recorded in
 ``FakeHarbor.violations``.
 
-Behaviour follows Harbor's handlers where the modules can observe it: HTTP basic auth against
-local users (the admin's initial password comes from ``--admin-password``; a failed login makes
-the request anonymous, optionally after a delay like Harbor's 1.5 s lock), 201 with a Location
+Behaviour follows Harbor's handlers where clients can observe it: HTTP basic auth against local
+users (the admin's initial password comes from ``--admin-password``; a failed login makes the
+request anonymous, optionally after a delay like Harbor's 1.5 s lock), 201 with a Location
 header on creation, 409 for existing names, 404 for missing objects, 401/403 for missing rights,
 Harbor's password, email, name and quota rules, X-Total-Count and Link headers on lists
 (``page``/``page_size``, default page size 10), and X-Request-Id on every answer. Harbor's
 default project ``library`` exists from the start, and the creator of a project becomes its
 project admin. Deliberate simplifications: only the local database authentication exists, there
-are no groups, robots or repositories, and permissions are "system admin" or "project admin
-member" (other members may read).
+are no groups or robots, and the REST permissions are "system admin" or "project admin member"
+(other members may read).
 
-Outside the REST API the fake also answers the two requests of ``docker login``: the registry
-base ``GET /v2/`` (401 with a ``Www-Authenticate: Bearer`` challenge unless a token from this
-fake is sent) and Harbor's token service ``GET /service/token`` (a token for valid basic-auth
-credentials, 401 for wrong ones, an anonymous token without credentials). There are no
-repositories behind it: pushing and pulling images are out of scope.
+The registry side:
+
+* ``GET /v2/`` answers 200 to a token of this fake or to good basic-auth credentials (Harbor
+  accepts both; Backend.AI's manager sends basic auth), else 401 with a
+  ``Www-Authenticate: Bearer realm=".../service/token",service="harbor-registry"`` challenge.
+* ``GET /service/token`` gives a token for valid basic-auth credentials, 401 for wrong ones and
+  an anonymous token without credentials.
+* ``GET /service/registry-auth`` is the question of nginx's auth_request: may the request in
+  X-Original-Method and X-Original-URI, with this Authorization header, go on to the registry?
+  (``registry_access``: pull from a public project for everyone, from a private one for its
+  members; push for project admins, developers and maintainers; system admins everything; the
+  catalog for system admins only.) 200, or the refusal the client gets: 401 with the challenge
+  for anonymous callers, 403 with an error body for authenticated ones.
+* With ``--registry-url`` the repositories and artifacts endpoints show what that registry
+  holds, read through its own API (catalog, tag lists, manifests): repositories of a project,
+  artifacts (one per manifest digest that has a tag, with its tags, media types, size and, for
+  manifest lists and OCI indexes, the child references). IDs and push times are handed out when
+  the fake first sees a repository, artifact or tag (Harbor keeps them in its database); pull
+  counts and times, labels, scan reports and accessories do not exist. Without the option there
+  are no repositories.
 
 State lives in memory; with ``--state-file`` it is also written to that JSON file after every
 change (password hashes only, never passwords) and read back on start, so a restarted fake keeps
@@ -62,6 +84,8 @@ import signal
 import tempfile
 import threading
 import time
+import urllib.error
+import urllib.request
 import uuid
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -87,6 +111,27 @@ HEALTH_COMPONENTS = ("core", "database", "jobservice", "portal", "redis", "regis
                      "registryctl")
 REGISTRY_BASE = ("/v2", "/v2/")
 TOKEN_SERVICE = "/service/token"
+# Asked by the reverse proxy (nginx auth_request) before it passes a registry request on; the
+# request it decides on comes in X-Original-Method and X-Original-URI.
+REGISTRY_AUTH = "/service/registry-auth"
+REGISTRY_SERVICE = "harbor-registry"
+PULL_METHODS = ("GET", "HEAD")
+PUSH_METHODS = ("POST", "PUT", "PATCH", "DELETE")
+PUSH_ROLES = (1, 2, 4)  # projectAdmin, developer, maintainer
+_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+REGISTRY_PATH = re.compile(
+    rf"^/v2/(?P<name>{_COMPONENT}(?:/{_COMPONENT})*)/"
+    r"(?:manifests/[^/]+|blobs/uploads/?[^/]*|blobs/[^/]+|tags/list|referrers/[^/]+)$"
+)
+DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
+DOCKER_MANIFEST_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+MANIFEST_TYPES = (DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_MANIFEST, OCI_INDEX)
+INDEX_TYPES = (DOCKER_MANIFEST_LIST, OCI_INDEX)
+IMAGE_CONFIG_TYPES = ("application/vnd.docker.container.image.v1+json",
+                      "application/vnd.oci.image.config.v1+json")
+NEVER = "0001-01-01T00:00:00.000Z"  # Harbor's pull_time of an artifact nobody pulled
 TOKEN_LIFETIME = 1800  # seconds, Harbor's default token expiration (30 minutes)
 PBKDF2_ROUNDS = 1000  # a test double: quick logins matter more than slow cracking
 
@@ -153,12 +198,25 @@ class Operation:
         return node
 
 
+def json_schema_nullable(node):
+    """OpenAPI 3.0's ``nullable: true`` in the terms of JSON Schema (a "null" type), in place."""
+    if isinstance(node, dict):
+        if node.pop("nullable", False) is True and isinstance(node.get("type"), str):
+            node["type"] = [node["type"], "null"]
+        for value in node.values():
+            json_schema_nullable(value)
+    elif isinstance(node, list):
+        for value in node:
+            json_schema_nullable(value)
+    return node
+
+
 class ApiSpec:
     """Routes and validators built from the OpenAPI 3 description."""
 
     def __init__(self, path=SPEC_FILE):
         with open(path, encoding="utf-8") as handle:
-            self.doc = yaml.safe_load(handle)
+            self.doc = json_schema_nullable(yaml.safe_load(handle))
         self.components = self.doc.get("components", {})
         self.routes = []
         for template, item in self.doc["paths"].items():
@@ -396,6 +454,16 @@ class HarborState:
         return None
 
 
+def member_role(state, project, user):
+    """The role ID of a user in a project, None when not a member (or anonymous)."""
+    if user is None:
+        return None
+    for member in state.members_of(project["project_id"]):
+        if member["entity_type"] == "u" and member["entity_id"] == user["user_id"]:
+            return member["role_id"]
+    return None
+
+
 def user_view(user):
     return {key: user[key] for key in ("user_id", "username", "email", "realname", "comment",
                                        "sysadmin_flag", "creation_time", "update_time")} | {
@@ -434,17 +502,16 @@ class Context:
         return self.user is not None and self.user["sysadmin_flag"]
 
     def role_in(self, project):
-        if self.user is None:
-            return None
-        for member in self.state.members_of(project["project_id"]):
-            if member["entity_type"] == "u" and member["entity_id"] == self.user["user_id"]:
-                return member["role_id"]
-        return None
+        return member_role(self.state, project, self.user)
 
-    def project(self, write=False):
-        """The project of the path (name or ID, see X-Is-Resource-Name) with access checks."""
-        ref = self.path_params["project_name_or_id"]
-        by_name = self.headers.get("X-Is-Resource-Name") is True or not ref.isdigit()
+    def project(self, write=False, name=None):
+        """The project of the path (name or ID, see X-Is-Resource-Name) with access checks.
+
+        ``name``: a project name from a path that only takes names (``{project_name}``).
+        """
+        ref = self.path_params["project_name_or_id"] if name is None else name
+        by_name = (name is not None or self.headers.get("X-Is-Resource-Name") is True
+                   or not ref.isdigit())
         if by_name and " " in ref:
             raise ApiError(400, f"invalid project name: '{ref}'")
         if by_name:
@@ -950,6 +1017,232 @@ class Handlers:
         quota["update_time"] = now()
         return 200, None, {}
 
+    # -- repositories and artifacts (read from the registry behind the fake) ---------------
+
+    @staticmethod
+    def repository_name(ctx, project):
+        """project/repository from the path; Harbor takes a/b encoded once or twice (a%252Fb)."""
+        return f"{project['name']}/{unquote(ctx.path_params['repository_name'])}"
+
+    @staticmethod
+    def tagged_manifests(ctx, name):
+        """{digest: [media type, manifest bytes, tags]} of the tags of a repository."""
+        registry = ctx.server.registry
+        out = {}
+        for tag in registry.tags(name) if registry else []:
+            found = registry.manifest(name, tag)
+            if found is None:  # deleted since the tag list was read
+                continue
+            digest, media_type, body = found
+            out.setdefault(digest, [media_type, body, []])[2].append(tag)
+        return out
+
+    @staticmethod
+    def artifact_view(ctx, project, name, digest, media_type, body, tags, with_tag=True):
+        server = ctx.server
+        repository_id, _ = server.registry_record("repository", name)
+        artifact_id, pushed = server.registry_record("artifact", name, digest)
+        manifest = json.loads(body)
+        references = None
+        if media_type in INDEX_TYPES:
+            children = manifest.get("manifests") or []
+            size = len(body) + sum(int(child.get("size") or 0) for child in children)
+            kind, config_type = "IMAGE", media_type
+            references = []
+            for child in children:
+                platform = child.get("platform") or {}
+                child_digest = child.get("digest") or ""
+                references.append({
+                    "parent_id": artifact_id,
+                    "child_id": server.registry_record("artifact", name, child_digest)[0],
+                    "child_digest": child_digest,
+                    "platform": {key: platform[key] for key in ("architecture", "os", "variant")
+                                 if key in platform},
+                })
+        else:
+            config = manifest.get("config") or {}
+            size = len(body) + int(config.get("size") or 0) + sum(
+                int(layer.get("size") or 0) for layer in manifest.get("layers") or [])
+            config_type = config.get("mediaType") or media_type
+            kind = "IMAGE" if config_type in IMAGE_CONFIG_TYPES else "UNKNOWN"
+        view = {
+            "id": artifact_id, "type": kind, "media_type": config_type,
+            "manifest_media_type": media_type, "project_id": project["project_id"],
+            "repository_id": repository_id, "repository_name": name, "digest": digest,
+            "size": size, "icon": "", "push_time": pushed, "pull_time": NEVER,
+            "references": references, "tags": None,
+        }
+        if manifest.get("annotations"):
+            view["annotations"] = dict(manifest["annotations"])
+        if with_tag and tags:
+            view["tags"] = []
+            for tag in sorted(tags):
+                tag_id, tag_pushed = server.registry_record("tag", name, tag, digest)
+                view["tags"].append({"id": tag_id, "repository_id": repository_id,
+                                     "artifact_id": artifact_id, "name": tag,
+                                     "push_time": tag_pushed, "pull_time": NEVER,
+                                     "immutable": False})
+        return view
+
+    @staticmethod
+    def listRepositories(ctx):
+        project = ctx.project(name=ctx.path_params["project_name"])
+        filters = parse_q(ctx.query.get("q"))
+        registry = ctx.server.registry
+        prefix = project["name"] + "/"
+        names = sorted(name for name in (registry.catalog() if registry else [])
+                       if name.startswith(prefix)
+                       and ("name" not in filters or matches(name, filters["name"])))
+        page, headers = ctx.paginate(names)
+        out = []
+        for name in page:
+            repository_id, created = ctx.server.registry_record("repository", name)
+            digests = Handlers.tagged_manifests(ctx, name)
+            pushed = [ctx.server.registry_record("artifact", name, d)[1] for d in digests]
+            out.append({"id": repository_id, "project_id": project["project_id"], "name": name,
+                        "description": "", "artifact_count": len(digests), "pull_count": 0,
+                        "creation_time": created, "update_time": max(pushed, default=created)})
+        return 200, out, headers
+
+    @staticmethod
+    def listArtifacts(ctx):
+        project = ctx.project(name=ctx.path_params["project_name"])
+        name = Handlers.repository_name(ctx, project)
+        # Harbor lists nothing, rather than 404, for a repository that does not exist.
+        found = sorted(Handlers.tagged_manifests(ctx, name).items(),
+                       key=lambda item: (min(item[1][2]), item[0]))
+        page, headers = ctx.paginate(found)
+        with_tag = ctx.query.get("with_tag", True)
+        return 200, [Handlers.artifact_view(ctx, project, name, digest, media_type, body, tags,
+                                            with_tag)
+                     for digest, (media_type, body, tags) in page], headers
+
+    @staticmethod
+    def getArtifact(ctx):
+        project = ctx.project(name=ctx.path_params["project_name"])
+        name = Handlers.repository_name(ctx, project)
+        reference = unquote(ctx.path_params["reference"])
+        registry = ctx.server.registry
+        found = registry.manifest(name, reference) if registry else None
+        if found is None:
+            separator = "@" if ":" in reference else ":"
+            raise ApiError(404, f"artifact {name}{separator}{reference} not found")
+        digest, media_type, body = found
+        tags = Handlers.tagged_manifests(ctx, name).get(digest, [None, None, []])[2]
+        view = Handlers.artifact_view(ctx, project, name, digest, media_type, body, tags,
+                                      ctx.query.get("with_tag", True))
+        return 200, view, {}
+
+
+# ---------------------------------------------------------------------------------------------
+# The registry: who may do what, and what it holds
+# ---------------------------------------------------------------------------------------------
+
+
+def registry_access(state, user, method, uri):
+    """Harbor's decision on a request to the registry: (status, error code, message).
+
+    ``user`` is the authenticated user (None: anonymous), ``method`` and ``uri`` those of the
+    request the reverse proxy asks about. 200 lets it through; a refusal is 401 for anonymous
+    callers (who may still log in) and 403 for authenticated ones. Pulling (GET, HEAD) from a
+    public project is open to everyone, from a private one to its members; pushing (POST, PUT,
+    PATCH, DELETE) needs the role project admin, developer or maintainer; system administrators
+    may do everything, and only they may list the whole catalog. A project that does not exist
+    refuses everybody.
+    """
+    path = urlsplit(uri).path
+
+    def refuse(message):
+        return (401, "UNAUTHORIZED", message) if user is None else (403, "DENIED", message)
+
+    allowed = (200, None, None)
+    admin = user is not None and bool(user["sysadmin_flag"])
+    if path in REGISTRY_BASE:
+        return allowed if user is not None else refuse("authentication required")
+    if path == "/v2/_catalog":
+        return allowed if admin else refuse("only system administrators may list the catalog")
+    found = REGISTRY_PATH.match(path)
+    if found is None:
+        return allowed if admin else refuse(f"{path} is not a repository path")
+    name = found["name"]
+    action = "pull" if method in PULL_METHODS else "push" if method in PUSH_METHODS else None
+    message = f"unauthorized to access repository: {name}, action: {action or method.lower()}"
+    project_name, sep, _ = name.partition("/")
+    project = state.project_by_name(project_name) if sep else None
+    if project is None:
+        return refuse(f"project {project_name} not found" if sep else message)
+    if action is None:
+        return refuse(message)
+    if admin:
+        return allowed
+    role = member_role(state, project, user)
+    if action == "pull" and (role is not None or project["metadata"].get("public") == "true"):
+        return allowed
+    if action == "push" and role in PUSH_ROLES:
+        return allowed
+    return refuse(message)
+
+
+class RegistryClient:
+    """Reads what the distribution registry behind the fake holds, through its own API."""
+
+    def __init__(self, url, timeout=10.0):
+        self.url = url.rstrip("/")
+        self.timeout = timeout
+
+    def get(self, path, accept=None):
+        """(status, headers, body) of GET <registry>/<path>; error statuses do not raise."""
+        request = urllib.request.Request(self.url + path,
+                                         headers={"Accept": accept} if accept else {})
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as resp:  # noqa: S310
+                return resp.status, resp.headers, resp.read()
+        except urllib.error.HTTPError as exc:
+            with exc:
+                return exc.code, exc.headers, exc.read()
+
+    def _ok(self, status, what):
+        if status != 200:
+            raise RuntimeError(f"the registry answered HTTP {status} to {what}")
+
+    def catalog(self):
+        """All repository names (following the registry's pagination)."""
+        names, path = [], "/v2/_catalog?n=1000"
+        while path:
+            status, headers, body = self.get(path)
+            self._ok(status, "the catalog")
+            names.extend(json.loads(body).get("repositories") or [])
+            link = re.match(r'\s*<([^>]+)>\s*;\s*rel="?next"?', headers.get("Link") or "")
+            path = None
+            if link:
+                target = urlsplit(link.group(1))
+                path = target.path + (f"?{target.query}" if target.query else "")
+        return names
+
+    def tags(self, name):
+        """The tags of a repository ([] for a repository the registry does not know)."""
+        status, _headers, body = self.get(f"/v2/{name}/tags/list")
+        if status == 404:
+            return []
+        self._ok(status, f"the tags of {name}")
+        return sorted(json.loads(body).get("tags") or [])
+
+    def manifest(self, name, reference):
+        """(digest, media type, manifest bytes) of a tag or digest; None when unknown."""
+        status, headers, body = self.get(f"/v2/{name}/manifests/{reference}",
+                                         ", ".join(MANIFEST_TYPES))
+        if status == 404:
+            return None
+        if status == 400:  # not a tag or digest the registry takes
+            raise ApiError(400, f"invalid reference {reference!r}")
+        self._ok(status, f"the manifest {name}:{reference}")
+        media_type = (headers.get("Content-Type") or "").split(";")[0].strip()
+        if media_type not in MANIFEST_TYPES:
+            media_type = json.loads(body).get("mediaType") or media_type
+        digest = headers.get("Docker-Content-Digest") or (
+            "sha256:" + hashlib.sha256(body).hexdigest())
+        return digest, media_type, body
+
 
 class RequestHandler(BaseHTTPRequestHandler):
     server_version = "harbor-fake"
@@ -1003,6 +1296,9 @@ class RequestHandler(BaseHTTPRequestHandler):
         if path in REGISTRY_BASE or path == TOKEN_SERVICE:
             self.handle_registry_login(method, path, split.query, request_id)
             return
+        if path == REGISTRY_AUTH:
+            self.handle_registry_auth(method, request_id)
+            return
         try:
             if not path.startswith(API_PREFIX + "/"):
                 raise ApiError(404, f"path {path} was not found")
@@ -1048,6 +1344,60 @@ class RequestHandler(BaseHTTPRequestHandler):
                 self.server.record("response", method, self.path, problems)
         self.reply(method, status, payload, extra, request_id)
 
+    def registry_identity(self):
+        """(user or None, whether credentials were sent and rejected) for the registry side.
+
+        As Harbor, it takes a Bearer token of its token service as well as basic-auth
+        credentials; an anonymous token gives an anonymous caller.
+        """
+        header = self.headers.get("Authorization", "")
+        if not header.lower().startswith("bearer "):
+            return self.authenticate()
+        known, username = self.server.token_user(header[7:].strip())
+        if not known:
+            return None, True
+        with self.server.state.lock:
+            user = self.server.state.user_by_name(username) if username else None
+            return (copy.deepcopy(user) if user else None), False
+
+    def challenge(self):
+        host = self.headers.get("Host") or self.server.public_host
+        return f'Bearer realm="http://{host}{TOKEN_SERVICE}",service="{REGISTRY_SERVICE}"'
+
+    def handle_registry_auth(self, method, request_id):
+        """The reverse proxy's question: may this request go on to the registry?
+
+        Answers 200 (yes, no body) or the refusal the client gets: 401 with the token
+        challenge, or 403, both with an error body in the registry's shape. The proxy marks its
+        two questions with X-Registry-Auth: "check" (before passing a request on: no challenge,
+        which nginx would copy to the client) and "refusal" (for the answer the client gets: no
+        second stall for wrong credentials).
+        """
+        distribution = {"Docker-Distribution-Api-Version": "registry/2.0"}
+        if method not in ("GET", "HEAD"):
+            refusal = ApiError(405, f"method {method} is not allowed, but [GET, HEAD] are")
+            self.reply(method, 405, refusal.body(), {}, request_id)
+            return
+        original_method = (self.headers.get("X-Original-Method") or "GET").upper()
+        original_uri = self.headers.get("X-Original-URI") or "/v2/"
+        phase = (self.headers.get("X-Registry-Auth") or "").lower()
+        user, rejected = self.registry_identity()
+        if rejected and self.server.auth_failure_delay and phase != "refusal":
+            time.sleep(self.server.auth_failure_delay)
+        with self.server.state.lock:
+            status, code, message = registry_access(self.server.state, user, original_method,
+                                                    original_uri)
+        who = user["username"] if user else "anonymous"
+        LOG.log(logging.DEBUG if status == 200 else logging.INFO, "registry %s %s by %s: %s",
+                original_method, urlsplit(original_uri).path, who, status)
+        if status == 200:
+            self.reply(method, 200, None, {}, request_id)
+            return
+        if status == 401 and phase != "check":
+            distribution["Www-Authenticate"] = self.challenge()
+        self.reply(method, status, {"errors": [{"code": code, "message": message}]},
+                   distribution, request_id)
+
     def handle_registry_login(self, method, path, query, request_id):
         """The part of the registry protocol ``docker login`` uses: ``/v2/`` and the token."""
         distribution = {"Docker-Distribution-Api-Version": "registry/2.0"}
@@ -1071,15 +1421,18 @@ class RequestHandler(BaseHTTPRequestHandler):
                        "issued_at": now()}
             self.reply(method, 200, payload, {}, request_id)
             return
-        header = self.headers.get("Authorization", "")
-        if header.lower().startswith("bearer ") and self.server.token_valid(header[7:].strip()):
+        # A token of this fake (anonymous or not) or good basic-auth credentials open the
+        # registry base, as with Harbor; clients that send basic auth on every call rely on it.
+        bearer = self.headers.get("Authorization", "").lower().startswith("bearer ")
+        user, rejected = self.registry_identity()
+        if not rejected and (bearer or user is not None):
             self.reply(method, 200, {}, distribution, request_id)
             return
-        host = self.headers.get("Host") or self.server.public_host
-        challenge = f'Bearer realm="http://{host}{TOKEN_SERVICE}",service="harbor-registry"'
+        if rejected and not bearer and self.server.auth_failure_delay:
+            time.sleep(self.server.auth_failure_delay)
         error = ApiError(401, "authentication required")
-        self.reply(method, 401, error.body(), {**distribution, "Www-Authenticate": challenge},
-                   request_id)
+        self.reply(method, 401, error.body(),
+                   {**distribution, "Www-Authenticate": self.challenge()}, request_id)
 
     def reply(self, method, status, payload, extra, request_id):
         if payload is None:
@@ -1106,14 +1459,19 @@ class HarborServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, address, state, spec, strict=True, auth_failure_delay=0.0):
+    def __init__(self, address, state, spec, strict=True, auth_failure_delay=0.0,
+                 registry_url=None):
         super().__init__(address, RequestHandler)
         self.state = state
         self.spec = spec
         self.strict = strict
         self.auth_failure_delay = auth_failure_delay
+        self.registry = RegistryClient(registry_url) if registry_url else None
         self.violations = []
         self.tokens = {}  # registry tokens: token -> (user name or None, expiry time)
+        # IDs and first-seen times of what the registry holds: Harbor keeps them in its
+        # database, the fake hands them out when it first sees a repository, artifact or tag.
+        self.registry_records = {}
         host, port = self.server_address[:2]
         self.public_host = f"{host}:{port}"
 
@@ -1126,9 +1484,24 @@ class HarborServer(ThreadingHTTPServer):
         return token
 
     def token_valid(self, token):
+        return self.token_user(token)[0]
+
+    def token_user(self, token):
+        """(whether the token is one of ours and unexpired, its user name or None)."""
         with self.state.lock:
             entry = self.tokens.get(token)
-            return entry is not None and entry[1] > time.time()
+            if entry is None or entry[1] <= time.time():
+                return False, None
+            return True, entry[0]
+
+    def registry_record(self, kind, *key):
+        """(ID, first-seen time) of a repository, artifact or tag of the registry."""
+        with self.state.lock:
+            record = self.registry_records.get((kind, *key))
+            if record is None:
+                number = 1 + sum(1 for other in self.registry_records if other[0] == kind)
+                record = self.registry_records[(kind, *key)] = (number, now())
+            return record
 
     def record(self, kind, method, path, problems):
         for problem in problems:
@@ -1146,10 +1519,11 @@ class FakeHarbor:
     """
 
     def __init__(self, host="127.0.0.1", port=0, admin_password=DEFAULT_ADMIN_PASSWORD,
-                 strict=True, state_file=None, auth_failure_delay=0.0, spec_path=SPEC_FILE):
+                 strict=True, state_file=None, auth_failure_delay=0.0, spec_path=SPEC_FILE,
+                 registry_url=None):
         self.state = HarborState(admin_password, state_file)
         self.server = HarborServer((host, port), self.state, ApiSpec(spec_path), strict,
-                                   auth_failure_delay)
+                                   auth_failure_delay, registry_url)
         self._thread = None
 
     @property
@@ -1220,15 +1594,19 @@ def main(argv=None):
     parser.add_argument("--auth-failure-delay", type=float, default=0.0,
                         help="seconds to stall a request with wrong credentials (Harbor: 1.5)")
     parser.add_argument("--spec", default=str(SPEC_FILE), help="API description (OpenAPI 3)")
+    parser.add_argument("--registry-url",
+                        help="base URL of the distribution registry whose repositories and "
+                             "artifacts the API shows (e.g. http://127.0.0.1:5000); without it "
+                             "there are none")
     parser.add_argument("--log-level", default="INFO")
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     fake = FakeHarbor(args.host, args.port, args.admin_password, args.strict, args.state_file,
-                      args.auth_failure_delay, args.spec)
+                      args.auth_failure_delay, args.spec, args.registry_url)
     signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=fake.server.shutdown).start())
-    LOG.info("fake Harbor %s listening on %s (strict=%s, state=%s)", FAKE_VERSION, fake.url,
-             args.strict, args.state_file or "memory")
+    LOG.info("fake Harbor %s listening on %s (strict=%s, state=%s, registry=%s)", FAKE_VERSION,
+             fake.url, args.strict, args.state_file or "memory", args.registry_url or "none")
     try:
         fake.server.serve_forever()
     except KeyboardInterrupt:

@@ -1,8 +1,9 @@
 #!/bin/bash
 # Test-bed stand-in for Harbor's offline installer: same entry point and steps (check Docker
 # and Compose, load the bundled images, generate the configuration from harbor.yml with
-# ./prepare, replace a running instance, start it with Compose). The "Harbor" it starts is the
-# collection's fake of Harbor's REST API in one container.
+# ./prepare, replace a running instance, start it with Compose). The "Harbor" it starts is one
+# container: a real distribution registry behind nginx, and the collection's fake of Harbor's
+# REST API and token service, which also decides who may pull and push.
 set -euo pipefail
 DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=common.sh

@@ -1,9 +1,10 @@
 """Configuration step of the test-bed Harbor stand-in (runs inside the bundled image).
 
 Reads /input/harbor.yml, applies the checks Harbor's own prepare step applies to the settings
-the stand-in uses, and writes /compose_location/docker-compose.yml and /config/core/env. The
-host directories are mounted as in Harbor's prepare container: /data is data_volume, /hostfs
-is the host's root (read-only, to look at certificate files).
+the stand-in uses, writes /compose_location/docker-compose.yml and /config/core/env (read by
+the fake and, for its log level, the registry) and makes data_volume's registry/ and
+harbor-fake/ directories. The host directories are mounted as in Harbor's prepare container:
+/data is data_volume, /hostfs is the host's root (read-only, to look at certificate files).
 """
 
 from __future__ import annotations
@@ -18,6 +19,9 @@ IMAGE = os.environ["HARBOR_STANDIN_IMAGE"]
 PLACEHOLDER_CERT = "/your/certificate/path"
 PLACEHOLDER_KEY = "/your/private/key/path"
 LOG_LEVELS = ("debug", "info", "warning", "error", "fatal")
+# Python logging level of the fake -> log level of the distribution registry
+REGISTRY_LOG_LEVELS = {"DEBUG": "debug", "INFO": "info", "WARNING": "warn", "ERROR": "error",
+                       "CRITICAL": "error"}
 
 
 def refuse(message: str) -> None:
@@ -68,6 +72,7 @@ def main() -> int:
         level = "CRITICAL"
 
     Path("/data/harbor-fake").mkdir(parents=True, exist_ok=True)
+    Path("/data/registry").mkdir(parents=True, exist_ok=True)
     core = Path("/config/core")
     core.mkdir(parents=True, exist_ok=True)
     env = core / "env"
@@ -75,6 +80,7 @@ def main() -> int:
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         handle.write(f"HARBOR_ADMIN_PASSWORD={conf['harbor_admin_password']}\n")
         handle.write(f"EXT_ENDPOINT=http://{conf['hostname']}:{port}\n")
+        handle.write(f"REGISTRY_LOG_LEVEL={REGISTRY_LOG_LEVELS[level]}\n")
     os.chmod(env, 0o600)
     print(f"Generated configuration file: {env}")
 
@@ -87,11 +93,14 @@ def main() -> int:
                 "container_name": "harbor-core",
                 "restart": "always",
                 "env_file": ["./common/config/core/env"],
+                # nginx (port 8080), the registry and the Harbor API fake; the arguments are
+                # the fake's.
                 "command": [
-                    "python3", "/opt/harbor-fake/server.py", "--host", "0.0.0.0",  # noqa: S104 - in its container
-                    "--port", "8080", "--state-file", "/data/harbor-fake/state.json",
+                    "/opt/harbor-fake/entrypoint.sh",
+                    "--state-file", "/data/harbor-fake/state.json",
                     "--auth-failure-delay", "1.5", "--log-level", level,
                 ],
+                "stop_grace_period": "20s",
                 "volumes": [f"{data_volume}:/data"],
                 "ports": [f"{port}:8080"],
                 "healthcheck": {
