@@ -42,6 +42,7 @@ images:
 artifacts: images
 	tools/stage-artifacts.sh "$(ARTIFACTS)"
 	tests/images/build-service-images.sh "$(ARTIFACTS)"
+	tests/images/build-kernel-image.sh "$(ARTIFACTS)"
 	tests/images/build-harbor-standin.sh "$(ARTIFACTS)"
 	tests/images/build-licensed-standin.sh "$(ARTIFACTS)"
 
@@ -77,7 +78,8 @@ badinv: venv
 	$(BIN)/pytest -q tests/precheck
 
 test-full: venv images artifacts
-	$(BIN)/molecule test -s $(SCENARIO)
+	rm -f tests/output/molecule-verify.xml
+	$(BIN)/molecule test -s $(SCENARIO) || { $(BIN)/python tools/junit-summary.py tests/output/molecule-verify.xml; exit 1; }
 
 benchmark: venv deps images artifacts
 	$(BIN)/python benchmarks/etcd_put.py
