@@ -243,7 +243,7 @@ async def resolve_refs(ctx, conn, targets, declared, allow_pending=False):
                 if found is None:
                     if allow_pending and any(
                             matches(o, spec) for o in declared.get(spec["table"], [])):
-                        row[column] = {"__pending__": describe_ref(spec)}
+                        row[column] = {"__pending__": describe_ref(spec), "match": spec["match"]}
                         continue
                     fail("{}: cannot find {}: declare that row (with its {}) in the same task "
                          "or create it first".format(name, describe_ref(spec), spec["column"]))
@@ -317,6 +317,131 @@ async def read_rows(ctx, conn, tables):
     return out
 
 
+# The access graph (Backend.AI 26.9 and later). Creating a user through the manager writes,
+# besides the row, a personal project and the user's place on each project's roster; rows a
+# fixture inserts get neither. The manager ships the code that fills these in for rows written
+# outside its creation path (two data migrations of 26.9.0); it is loaded from the installed
+# package and run after the rows are written. Only the roster edge of a general project has no
+# such code upstream (the association table stopped being read for it), so it is written here
+# as the manager's own roster write does: the project's node holds the user's node.
+GRAPH_REVISIONS = {
+    "personal": "c7a4f1e9b023",  # backfill(conn): one personal project per user
+    "graph": "dafe06a6c763",  # put_every_entity_in_the_graph(conn): nodes, edges, roles
+}
+
+
+def has_graph(ctx):
+    return "virtual_entities" in ctx.metadata.tables and "creator_id" in ctx.table("groups").c
+
+
+def load_revision(key):
+    import glob
+    import importlib.util
+    import os
+
+    import ai.backend.manager.models as models_pkg
+    rev = GRAPH_REVISIONS[key]
+    pattern = os.path.join(models_pkg.__path__[0], "alembic", "versions", rev + "_*.py")
+    found = glob.glob(pattern)
+    if len(found) != 1:
+        fail("the installed backend.ai-manager has no migration {} ({}), which this module "
+             "runs to give fixture users what the manager's own user creation writes; "
+             "use a manager version this collection supports".format(rev, key))
+    spec = importlib.util.spec_from_file_location("bai_graph_" + key, found[0])
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+async def graph_gaps(ctx, conn, tables):
+    """What the declared users lack of the graph rows the manager's creation path writes:
+    a personal project per user, a roster edge per declared project membership."""
+    gaps = {"personal_projects": [], "rosters": []}
+    if not has_graph(ctx):
+        return gaps
+    sa = ctx.sa
+    users = ctx.table("users")
+    groups = ctx.table("groups")
+    for row in tables.get("users", []):
+        email = row.get("email")
+        if email is None:
+            continue
+        uid = (await conn.execute(sa.select(users.c.uuid).where(users.c.email == email))).scalar()
+        if uid is not None:
+            have = (await conn.execute(sa.select(groups.c.id).where(
+                groups.c.type == ctx.convert(groups, groups.c.type, "personal"),
+                groups.c.creator_id == uid))).first()
+            if have is not None:
+                continue
+        gaps["personal_projects"].append(email)
+    # Labels: the declared rows first (in check mode they may not exist yet), then the DB.
+    emails = {str(r["uuid"]): r["email"] for r in tables.get("users", [])
+              if r.get("uuid") is not None and r.get("email") and not is_pending(r["uuid"])}
+    names = {str(r["id"]): r["name"] for r in tables.get("groups", [])
+             if r.get("id") is not None and r.get("name") and not is_pending(r["id"])}
+    for row in tables.get("association_groups_users", []):
+        uid, gid = row.get("user_id"), row.get("group_id")
+        if is_pending(uid) or is_pending(gid) or uid is None or gid is None:
+            edge = None
+        else:
+            edge = (await conn.execute(sa.text(ROSTER_EDGE_EXISTS), {
+                "project": str(gid), "user": str(uid)})).first()
+        if edge is not None:
+            continue
+        if not is_pending(uid) and uid is not None and str(uid) not in emails:
+            emails[str(uid)] = (await conn.execute(
+                sa.select(users.c.email).where(users.c.uuid == uid))).scalar()
+        if not is_pending(gid) and gid is not None and str(gid) not in names:
+            names[str(gid)] = (await conn.execute(
+                sa.select(groups.c.name).where(groups.c.id == gid))).scalar()
+        gaps["rosters"].append({
+            "user": pending_label(uid, "email") if is_pending(uid)
+            else emails.get(str(uid)) or str(uid),
+            "project": pending_label(gid, "name") if is_pending(gid)
+            else names.get(str(gid)) or str(gid),
+        })
+    return gaps
+
+
+def pending_label(value, column):
+    """A row this run has yet to create, named by the column it is declared with."""
+    return str((value.get("match") or {}).get(column) or value["__pending__"])
+
+
+ROSTER_EDGE_EXISTS = """
+    SELECT 1 FROM entity_memberships m
+    JOIN virtual_entities p ON p.id = m.virtual_entity_id
+         AND p.entity_type = 'project' AND p.entity_id = CAST(:project AS uuid)
+    JOIN virtual_entities u ON u.id = m.member_entity_id
+         AND u.entity_type = 'user' AND u.entity_id = CAST(:user AS uuid)
+"""
+
+ADD_ROSTER_EDGE = """
+    INSERT INTO entity_memberships (virtual_entity_id, member_entity_id, capped)
+    SELECT p.id, u.id, TRUE FROM virtual_entities p, virtual_entities u
+    WHERE p.entity_type = 'project' AND p.entity_id = CAST(:project AS uuid)
+      AND u.entity_type = 'user' AND u.entity_id = CAST(:user AS uuid)
+    ON CONFLICT (virtual_entity_id, member_entity_id) DO NOTHING
+"""
+
+
+def complete_graph(ctx, sync_conn, tables):
+    """Personal projects, roster edges, then the manager's whole-graph pass (nodes, the
+    edges of the scopes each row was created in, roster caps, preset roles and grants),
+    which leaves rows already in the graph as they are."""
+    sa = ctx.sa
+    load_revision("personal").backfill(sync_conn)
+    graph = load_revision("graph")
+    # The nodes first: a project or user this run inserted has one already (the fixture
+    # loader writes it), one written by other means may not.
+    graph._add_nodes(sync_conn, tuple(
+        s for s in graph.NODE_SOURCES if s[1] in ("groups", "users")))
+    for row in tables.get("association_groups_users", []):
+        sync_conn.execute(sa.text(ADD_ROSTER_EDGE), {
+            "project": str(row["group_id"]), "user": str(row["user_id"])})
+    graph.put_every_entity_in_the_graph(sync_conn)
+
+
 def ordered(ctx, names):
     order = {t.name: i for i, t in enumerate(ctx.metadata.sorted_tables)}
     return sorted(names, key=lambda n: order.get(n, len(order)))
@@ -356,10 +481,15 @@ def main(p):
                         groups.setdefault(tuple(sorted(row)), []).append(row)
                     for rows in groups.values():
                         await populate_fixture(engine, {"__mode": "update", name: rows})
+                if p.get("graph") and has_graph(ctx):
+                    async with engine.begin() as conn:
+                        await resolve_refs(ctx, conn, tables, tables)
+                        await conn.run_sync(lambda c: complete_graph(ctx, c, tables))
             async with engine.connect() as conn:
                 await resolve_refs(ctx, conn, tables, tables, allow_pending=p["op"] == "read")
-                return await read_rows(ctx, conn, tables)
+                return await read_rows(ctx, conn, tables), await graph_gaps(ctx, conn, tables)
         finally:
             await engine.dispose()
 
-    return {"tables": asyncio.run(go()), "order": list(tables)}
+    rows, gaps = asyncio.run(go())
+    return {"tables": rows, "graph": gaps, "order": list(tables)}

@@ -24,6 +24,16 @@ description:
     for changed columns). It hashes passwords exactly like the manager, converts enum, JSON and
     resource-slot columns, and registers the RBAC graph entities that Backend.AI 26.9 needs for
     every row a fixture writes. Plain SQL would skip the last two.
+  - A user the manager creates itself gets more than its row (Backend.AI 26.9 and later): a
+    personal project it alone belongs to (where its own storage folders live) and a place on
+    the access graph's roster of each project it joins (what session creation checks). Rows
+    a fixture inserts get neither, so the user could log in but neither create a folder nor
+    start a session. The module fills both in for the declared users, with the code the
+    installed manager ships for rows written outside its creation path (the data migrations
+    C(c7a4f1e9b023) and C(dafe06a6c763) of 26.9.0, which also give the users their preset
+    roles) plus the roster edge of each project in I(users[].projects) or
+    C(association_groups_users). A missing piece counts as a change (and shows in check
+    and diff mode); a manager without the access graph skips this step.
   - After writing, the rows are read back and compared again; a row that did not end up as
     declared (for example an insert skipped because another row already holds the same
     unique e-mail address) makes the module fail.
@@ -505,6 +515,15 @@ changes:
   sample:
     - {"table": "users", "key": {"email": "admin@example.com"}, "action": "update",
        "columns": ["password"]}
+graph:
+  description:
+    - The access-graph rows the declared users lacked (and that the module wrote, unless in
+      check mode), one line each; empty when nothing was missing.
+  returned: always
+  type: list
+  elements: str
+  sample: ["personal project of user user@example.com",
+           "user user@example.com on the roster of project default"]
 """
 
 import copy  # noqa: E402 - the documentation strings come first in Ansible modules
@@ -746,6 +765,17 @@ def build_plan(tables, answer, update_secrets, insert_defaults=None):
     return plan, report, {"before": diff_before, "after": diff_after}
 
 
+def graph_changes(gaps):
+    """The graph rows the helper found missing, one line each."""
+    gaps = gaps or {}
+    lines = ["personal project of user " + email for email in gaps.get("personal_projects", [])]
+    lines += [
+        "user {} on the roster of project {}".format(edge["user"], edge["project"])
+        for edge in gaps.get("rosters", [])
+    ]
+    return lines
+
+
 def _toml_db_password(path):
     """Best effort: the [db] password of a manager.toml, to keep it out of any output."""
     try:
@@ -896,7 +926,7 @@ def main():
             if len(str(value)) >= 4:
                 module.no_log_values.add(value)
 
-    result = {"changed": False, "tables": {}, "changed_keys": [], "changes": []}
+    result = {"changed": False, "tables": {}, "changed_keys": [], "changes": [], "graph": []}
     if not tables:
         module.exit_json(**result)
 
@@ -916,20 +946,31 @@ def converge(module, session, p, config, tables, insert_defaults, result):
     base = {"config": config, "timeout": p["connect_timeout"], "tables": tables}
     answer = session.request(dict(base, op="read"))
     plan, report, diff = build_plan(tables, answer, p["update_secrets"], insert_defaults)
+    graph = graph_changes(answer.get("graph"))
     result.update(
-        changed=bool(report["changed_keys"]),
+        changed=bool(report["changed_keys"] or graph),
         tables=report["tables"],
         changed_keys=report["changed_keys"],
         changes=report["changes"],
+        graph=graph,
     )
     for warning in report["warnings"]:
         module.warn(warning)
     if module._diff:
+        if graph:
+            diff["before"]["access graph"] = []
+            diff["after"]["access graph"] = graph
         result["diff"] = diff
     if not result["changed"] or module.check_mode:
         module.exit_json(**result)
 
-    after = session.request(dict(base, op="write", **plan))
+    after = session.request(dict(base, op="write", graph=bool(graph), **plan))
+    left = graph_changes(after.get("graph"))
+    if left:
+        module.fail_json(
+            msg="the access graph is still incomplete after the write: " + "; ".join(left),
+            **result,
+        )
     # Everything written must now be as declared (secrets follow update_secrets).
     _, check, _ = build_plan(tables, after, p["update_secrets"])
     if check["changed_keys"]:

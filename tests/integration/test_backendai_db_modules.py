@@ -615,6 +615,26 @@ ADMIN_UUID = "f38dea23-50fa-42a0-b5ae-338f5f4693f4"
 ADMIN_HASH_SQL = f"select password from users where uuid = '{ADMIN_UUID}'"  # noqa: S608
 ADMIN_KEY_SQL = "select secret_key from keypairs where access_key = 'AKIAADMINEXAMPLE0001'"
 CHANGED_HASH = make_password_hash("Changed-By-Admin-1", rounds=600000)
+# Each user's personal project, and every user-on-project edge of the access graph.
+PERSONAL_SQL = (
+    "select string_agg(u.email || '=' || g.name, ',' order by u.email) from groups g "
+    "join users u on u.uuid = g.creator_id where g.type = 'personal'"
+)
+ROSTER_SQL = (
+    "select string_agg(u.email || '>' || g.name, ',' order by u.email, g.name) "
+    "from entity_memberships m "
+    "join virtual_entities p on p.id = m.virtual_entity_id and p.entity_type = 'project' "
+    "join groups g on g.id = p.entity_id "
+    "join virtual_entities v on v.id = m.member_entity_id and v.entity_type = 'user' "
+    "join users u on u.uuid = v.entity_id"
+)
+DROP_ROSTER_EDGE_SQL = (
+    "delete from entity_memberships m using virtual_entities p, virtual_entities v "
+    "where m.virtual_entity_id = p.id and p.entity_type = 'project' "
+    "and p.entity_id = '2de2b969-1d04-48a6-af16-0bc8adb3c831' "
+    "and m.member_entity_id = v.id and v.entity_type = 'user' "
+    "and v.entity_id = (select uuid from users where email = 'user@example.com')"
+)
 
 
 def bootstrap(**overrides):
@@ -702,7 +722,13 @@ def fixture(node, alembic):
     steps.add("bootstrap_db", psql_task(ADMIN_HASH_SQL), psql_task(ADMIN_KEY_SQL),
               psql_task("select username from users where email = 'user@example.com'"),
               psql_task("select count(*) from sgroups_for_domains"),
-              psql_task("select count(*) from virtual_entities where entity_type = 'user'"))
+              psql_task("select count(*) from virtual_entities where entity_type = 'user'"),
+              psql_task(PERSONAL_SQL), psql_task(ROSTER_SQL))
+    # The roster edge goes missing (as if the user had been inserted by hand): the module
+    # sees it, in check mode too, and writes it back.
+    steps.add("graph", psql_task(DROP_ROSTER_EDGE_SQL),
+              {FIXTURE: bootstrap(), "check_mode": True}, {FIXTURE: bootstrap()},
+              {FIXTURE: bootstrap()}, psql_task(ROSTER_SQL))
     steps.add("update", {FIXTURE: renamed}, {FIXTURE: renamed, "check_mode": True},
               psql_task("select description from domains"))
     # An administrator changes the password and the secret key behind the playbook's back.
@@ -745,13 +771,43 @@ def test_fixture_bootstrap_idempotent(fixture):
     assert apply["diff"]["after"]["users"][f"users[uuid={ADMIN_UUID}]"]["password"].startswith(
         "********")
 
-    stored, key, username, links, nodes = (x["stdout"] for x in fixture["bootstrap_db"])
+    stored, key, username, links, nodes, personal, roster = (
+        x["stdout"] for x in fixture["bootstrap_db"])
     assert stored.startswith("pbkdf2_sha256$600000$")
     assert verify_password_hash(ADMIN_PASSWORD, stored) is True
     assert key == ADMIN_SECRET_KEY
     assert username == "user@example.com"  # the insert-only default
     assert links == "1"
     assert nodes == "2", "populate_fixture registers the RBAC graph node of every row"
+    # What the manager's own user creation writes besides the row: the personal project
+    # (named after the user name) and the place on each project's roster. The roles come
+    # later, from `permissions provision` (the manager role runs it; no presets here).
+    assert check["graph"] == [
+        "personal project of user admin@example.com",
+        "personal project of user user@example.com",
+        "user admin@example.com on the roster of project default",
+        "user user@example.com on the roster of project default",
+        "user user@example.com on the roster of project model-store",
+    ]
+    assert apply["graph"] == check["graph"]
+    assert again["graph"] == [] and check2["graph"] == []
+    assert personal == "admin@example.com=admin,user@example.com=user-example.com"
+    assert roster == (
+        "admin@example.com>admin,admin@example.com>default,"
+        "user@example.com>default,user@example.com>model-store,"
+        "user@example.com>user-example.com"
+    )
+
+
+def test_fixture_completes_the_access_graph(fixture):
+    dropped, check, apply, again, roster = fixture["graph"]
+    assert dropped["stdout"] == "DELETE 1"
+    assert changed([check, apply, again]) == [True, True, False]
+    assert check["graph"] == ["user user@example.com on the roster of project default"]
+    assert check["changed_keys"] == []
+    assert check["diff"]["after"]["access graph"] == check["graph"]
+    assert again["graph"] == []
+    assert "user@example.com>default" in roster["stdout"].split(",")
 
 
 def test_fixture_updates_only_what_differs(fixture):

@@ -327,3 +327,16 @@ def test_toml_password(tmp_path):
     toml = tmp_path / "manager.toml"
     toml.write_text('[etcd]\npassword = ""\n[db]\nuser = "bai"\npassword = "Db-Pw!x7q"\n')
     assert mod._toml_db_password(str(toml)) == "Db-Pw!x7q"
+
+
+def test_graph_changes_lines():
+    assert mod.graph_changes(None) == []
+    assert mod.graph_changes({"personal_projects": [], "rosters": []}) == []
+    lines = mod.graph_changes({
+        "personal_projects": ["a@example.com"],
+        "rosters": [{"user": "a@example.com", "project": "default"}],
+    })
+    assert lines == [
+        "personal project of user a@example.com",
+        "user a@example.com on the roster of project default",
+    ]
