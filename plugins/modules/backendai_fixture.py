@@ -24,7 +24,7 @@ description:
     for changed columns). It hashes passwords exactly like the manager, converts enum, JSON and
     resource-slot columns, and registers the RBAC graph entities that Backend.AI 26.9 needs for
     every row a fixture writes. Plain SQL would skip the last two.
-  - A user the manager creates itself gets more than its row (Backend.AI 26.9 and later): a
+  - A user the manager creates itself gets more than its row (Backend.AI 26.9 and later), namely a
     personal project it alone belongs to (where its own storage folders live) and a place on
     the access graph's roster of each project it joins (what session creation checks). Rows
     a fixture inserts get neither, so the user could log in but neither create a folder nor
