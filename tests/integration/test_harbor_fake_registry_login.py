@@ -7,45 +7,23 @@ challenge that names the token service, a token for good credentials, 401 for wr
 
 from __future__ import annotations
 
-import base64
-import importlib.util
 import json
 import sys
 import tempfile
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from tests.fakes.harbor.testing import basic, load_server  # noqa: E402
+from tests.fakes.harbor.testing import call as get  # noqa: E402
+
 PASSWORD = "AdminPw-Harbor-1234"
 
 
-def _load_fake():
-    spec = importlib.util.spec_from_file_location(
-        "harbor_fake_server_login", ROOT / "tests" / "fakes" / "harbor" / "server.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-fake_server = _load_fake()
-
-
-def get(url, headers=None, method="GET"):
-    req = urllib.request.Request(url, headers=headers or {}, method=method)
-    try:
-        with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310 - loopback
-            return resp.status, dict(resp.headers), resp.read()
-    except urllib.error.HTTPError as exc:
-        return exc.code, dict(exc.headers), exc.read()
-
-
-def basic(user, password):
-    return {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
+fake_server = load_server("harbor_fake_server_login")
 
 
 @pytest.fixture()

@@ -11,8 +11,6 @@ Needs no container and no network beyond the loopback interface.
 
 from __future__ import annotations
 
-import base64
-import importlib.util
 import json
 import os
 import re
@@ -31,23 +29,15 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 sys.path.insert(0, str(ROOT / ".collections"))
+sys.path.insert(0, str(ROOT))
 
 from ansible_collections.backendai.cluster.plugins.module_utils import (  # noqa: E402
     _harbor as harbor,
 )
 
+from tests.fakes.harbor.testing import basic, call, load_server  # noqa: E402
 
-def _load_fake():
-    spec = importlib.util.spec_from_file_location(
-        "harbor_fake_server", ROOT / "tests" / "fakes" / "harbor" / "server.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-fake_server = _load_fake()
+fake_server = load_server("harbor_fake_server")
 
 ADMIN_PASSWORD = "AdminPw-Harbor-1234"
 BAI_PASSWORD = "BaiPw-Harbor-5678"
@@ -151,19 +141,11 @@ def pattern(module, url, args):
 def http(fake, method, path, body=None, auth=("admin", ADMIN_PASSWORD), headers=None, raw=None):
     """A raw request to the fake: (status, headers, decoded body)."""
     data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
-    request = urllib.request.Request(fake.url + path, data=data, method=method)
+    sent = dict(basic(*auth)) if auth else {}
     if data is not None:
-        request.add_header("Content-Type", "application/json")
-    if auth:
-        token = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
-        request.add_header("Authorization", "Basic " + token)
-    for name, value in (headers or {}).items():
-        request.add_header(name, value)
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            status, answer_headers, text = response.status, response.headers, response.read()
-    except urllib.error.HTTPError as exc:
-        status, answer_headers, text = exc.code, exc.headers, exc.read()
+        sent["Content-Type"] = "application/json"
+    sent.update(headers or {})
+    status, answer_headers, text = call(fake.url + path, sent, method=method, data=data)
     text = text.decode()
     try:
         decoded = json.loads(text) if text else None

@@ -16,13 +16,13 @@ adds about 50 s and 30 s.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 import os
 import re
 import shutil
 import subprocess
+import sys
 import tarfile
 import tempfile
 import time
@@ -34,6 +34,10 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from tests.fakes.harbor.testing import basic, call  # noqa: E402
+
 ARTIFACTS = Path(os.environ.get("BAI_ARTIFACTS_DIR", ROOT / "artifacts"))
 NODE_IMAGE = os.environ.get("BAI_NODE_IMAGE", "backendai-testbed/node:trixie")
 VERSION = os.environ.get("HARBOR_STANDIN_VERSION", "v2.13.2-standin")
@@ -206,18 +210,10 @@ def start_client(image):
 def api(url, method, path, user=None, body=None):
     headers = {"Content-Type": "application/json"} if body is not None else {}
     if user:
-        token = base64.b64encode(f"{user[0]}:{user[1]}".encode()).decode()
-        headers["Authorization"] = f"Basic {token}"
+        headers.update(basic(*user))
     data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(url + path, data=data, headers=headers, method=method)
-    try:
-        with urllib.request.urlopen(request, timeout=30) as resp:
-            raw = resp.read()
-            return resp.status, resp.headers, json.loads(raw) if raw.strip() else None
-    except urllib.error.HTTPError as exc:
-        with exc:
-            raw = exc.read()
-            return exc.code, exc.headers, json.loads(raw) if raw.strip() else None
+    status, answer_headers, raw = call(url + path, headers, method=method, data=data, timeout=30)
+    return status, answer_headers, json.loads(raw) if raw.strip() else None
 
 
 ADMIN = ("admin", ADMIN_PASSWORD)
@@ -366,22 +362,15 @@ def test_a_public_project_is_open_for_pulling(bed):
 
 def test_registry_answers_through_nginx(bed):
     url = bed["url"]
-    basic = {"Authorization": "Basic " + base64.b64encode(b"dev:" + DEV_PASSWORD.encode()).decode()}
-    outsider = {"Authorization": "Basic "
-                + base64.b64encode(b"outsider:" + OUTSIDER_PASSWORD.encode()).decode()}
+    dev = basic("dev", DEV_PASSWORD)
+    outsider = basic("outsider", OUTSIDER_PASSWORD)
 
     def get(path, headers):
-        request = urllib.request.Request(url + path, headers=headers)
-        try:
-            with urllib.request.urlopen(request, timeout=30) as resp:
-                return resp.status, resp.headers, resp.read()
-        except urllib.error.HTTPError as exc:
-            with exc:
-                return exc.code, exc.headers, exc.read()
+        return call(url + path, headers, timeout=30)
 
-    assert get("/v2/", basic)[0] == 200  # Harbor accepts basic auth on the registry base
+    assert get("/v2/", dev)[0] == 200  # Harbor accepts basic auth on the registry base
     manifest = "/v2/team/tiny/manifests/1"
-    status, headers, _ = get(manifest, {**basic, "Accept":
+    status, headers, _ = get(manifest, {**dev, "Accept":
                                         "application/vnd.docker.distribution.manifest.v2+json"})
     assert status == 200 and headers["Docker-Content-Digest"] == bed["pushed"]["team"]
     status, headers, body = get(manifest, {})
@@ -391,7 +380,7 @@ def test_registry_answers_through_nginx(bed):
     assert json.loads(body)["errors"][0]["code"] == "UNAUTHORIZED"
     status, _, body = get(manifest, outsider)
     assert status == 403 and json.loads(body)["errors"][0]["code"] == "DENIED"
-    assert get("/v2/_catalog", basic)[0] == 403
+    assert get("/v2/_catalog", dev)[0] == 403
 
 
 def test_stops_on_sigterm_and_keeps_its_data(bed):

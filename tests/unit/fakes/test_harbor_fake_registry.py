@@ -9,15 +9,11 @@ is checked against the fake's API description.
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import importlib.util
 import json
 import re
 import sys
 import threading
-import urllib.error
-import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -25,21 +21,16 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 ROOT = Path(__file__).resolve().parents[3]
+sys.path.insert(0, str(ROOT))
+
+from tests.fakes.harbor.testing import basic as basic_auth  # noqa: E402
+from tests.fakes.harbor.testing import call, load_server  # noqa: E402
+
 ADMIN_PASSWORD = "AdminPw-Harbor-1234"
 PASSWORD = "UserPw-Harbor-5678"
 
 
-def _load_fake():
-    spec = importlib.util.spec_from_file_location(
-        "harbor_fake_server_registry", ROOT / "tests" / "fakes" / "harbor" / "server.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-fake_server = _load_fake()
+fake_server = load_server("harbor_fake_server_registry")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -263,18 +254,8 @@ def test_a_role_change_takes_effect_at_once(state):
 # ---------------------------------------------------------------------------------------------
 
 
-def call(url, headers=None, method="GET"):
-    request = urllib.request.Request(url, headers=headers or {}, method=method)
-    try:
-        with urllib.request.urlopen(request, timeout=10) as resp:
-            return resp.status, resp.headers, resp.read()
-    except urllib.error.HTTPError as exc:
-        with exc:
-            return exc.code, exc.headers, exc.read()
-
-
 def basic(user, password=PASSWORD):
-    return {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
+    return basic_auth(user, password)
 
 
 def token_for(fake, user=None):
