@@ -13,7 +13,7 @@ export BAI_ARTIFACTS_DIR := $(ARTIFACTS)
 SCENARIO ?= multinode
 
 .PHONY: help venv deps images artifacts demo demo-destroy test test-fast test-full lint unit \
-        integration syntax badinv benchmark clean catalogue
+        integration syntax badinv benchmark clean catalogue ee-context
 
 help:
 	@echo "make demo      deploy the demo cluster (local containers)"
@@ -22,13 +22,14 @@ help:
 	@echo "make integration modules against real etcd/PostgreSQL/manager and the Harbor fake"
 	@echo "make test-full Molecule scenario SCENARIO=$(SCENARIO)"
 	@echo "make benchmark converge figures (fresh, no-op, check, add an agent) and the etcd module"
+	@echo "make ee-context build the collection and the AWX/Tower execution environment's build context"
 	@echo "make catalogue print which units and ports each host of INVENTORY runs (default demo)"
 
 venv: $(VENV)/.ok
-$(VENV)/.ok: requirements.txt
+$(VENV)/.ok: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -r requirements.txt
+	$(BIN)/pip install -q -r requirements-dev.txt
 	mkdir -p .collections/ansible_collections/backendai
 	ln -sfn ../../.. .collections/ansible_collections/backendai/cluster
 	touch $@
@@ -85,9 +86,16 @@ benchmark: venv deps images artifacts
 	$(BIN)/python benchmarks/etcd_put.py
 	benchmarks/converge_times.sh inventories/demo
 
+# The AWX/Tower execution environment: the collection archive in build/, the context for
+# `podman build` (or docker build) in build/ee-context (execution-environment.yml).
+ee-context: venv
+	rm -rf build && mkdir -p build
+	$(BIN)/ansible-galaxy collection build --output-path build .
+	$(BIN)/ansible-builder create -f execution-environment.yml -c build/ee-context
+
 INVENTORY ?= inventories/demo
 catalogue: venv
 	$(BIN)/ansible-playbook playbooks/catalogue.yml -i $(INVENTORY)
 
 clean:
-	rm -rf .cache tests/output
+	rm -rf .cache tests/output build
