@@ -16,6 +16,7 @@ import shlex
 import urllib.parse
 
 import pytest
+import tomllib
 import yaml
 from conftest import http_request
 
@@ -189,6 +190,21 @@ def test_licensed_port_answers_from_the_manager(host, cluster):
     port = cluster.get("bai_license_port")
     result = host.run(f"timeout 5 bash -c '</dev/tcp/{address}/{port}'")
     assert result.rc == 0, f"{address}:{port} does not answer from {host.backend.host}"
+
+
+def test_manager_and_agents_point_their_license_section_at_the_license_server(host, cluster):
+    """The guide's [license] addr in manager.toml and agent.toml names the license server."""
+    name = host.backend.host
+    configs = {"manager": "manager/manager.toml", "agents": "agent/agent.toml"}
+    paths = [path for group, path in configs.items() if name in cluster.members(group)]
+    if not paths:
+        pytest.skip(f"{name} runs neither the manager nor an agent")
+    expected = {"host": cluster.address_of(cluster.first("license_server")),
+                "port": int(cluster.get("bai_license_port"))}
+    for path in paths:
+        full = f"{cluster.get('bai_service_base_dir')}/{path}"
+        config = tomllib.loads(host.check_output(f"sudo cat {shlex.quote(full)}"))
+        assert config.get("license", {}).get("addr") == expected, (path, config.get("license"))
 
 
 # --- restart (last: it briefly takes Harbor down) ---------------------------------------------
