@@ -297,6 +297,8 @@ def test_docker_uses_the_registry_as_insecure(host, expect):
     assert expect.registry_fqdn in index, f"{expect.registry_fqdn} not in {sorted(index)}"
     assert index[expect.registry_fqdn]["Secure"] is False
     assert info["CgroupDriver"] == expect.vars.get("docker_nvidia_cgroup_driver", "cgroupfs")
+    # The running daemon really has live restore (containers survive a dockerd restart).
+    assert info["LiveRestoreEnabled"] is expect.vars.get("docker_nvidia_live_restore", True)
 
 
 def test_daemon_json_keeps_the_guide_settings(host, expect):
