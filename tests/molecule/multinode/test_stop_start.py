@@ -2,10 +2,14 @@
 
 Stop: every unit of the catalogue stops (Docker keeps running), the dependent services before
 what they depend on: app proxy, webserver, agents, storage proxies, manager, then Harbor and the
-license server, the halfstack last. Start: the reverse, and the cluster then passes verify.yml
-(units active, no error in any service log since its start, the manager's API). The order is
-read from systemd's own timestamps (monotonic, shared by the nodes' kernel), not from the
-playbook's output. Runs last: it restarts everything.
+license server, the halfstack last. Start: the reverse. The order is read from systemd's own
+timestamps (monotonic, shared by the nodes' kernel), not from the playbook's output.
+
+Then the cluster must pass verify.yml (units active, no error in any service log since the
+start, the manager's API), run the way AWX/Tower runs a job: ansible-runner, a private data
+directory, extra variables only, nothing on a terminal (a prompt would hang the job, a path
+that only exists on an operator's machine would fail it). The extra variable switches the
+session test off, and the summary must say so. Runs last: it restarts everything.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import run_playbook
+from conftest import ROOT, run_playbook
 
 # Dependency tiers in start order: each service depends only on services of earlier tiers.
 TIERS = [
@@ -74,5 +78,28 @@ def test_stop_then_start_in_dependency_order(cluster, inventory, units):
     started = _tiers_in_time_order(cluster, units, "ActiveEnterTimestampMonotonic")
     order = [t for t, _ in started]
     assert order == sorted(order), started
-    # The cluster works again, and nothing logged an error while it came up in this order.
-    run_playbook(inventory, "playbooks/verify.yml", "-e", "verify_session=false")
+
+
+def test_verify_passes_after_the_start_under_ansible_runner(inventory, cluster, tmp_path):
+    ansible_runner = pytest.importorskip("ansible_runner")
+    private = tmp_path / "job"
+    (private / "env").mkdir(parents=True)
+    result = ansible_runner.run(
+        private_data_dir=str(private),
+        project_dir=str(ROOT),
+        playbook="playbooks/verify.yml",
+        inventory=inventory,
+        extravars={"verify_session": False},
+        envvars={"ANSIBLE_CONFIG": str(ROOT / "ansible.cfg")},
+        quiet=True,
+        timeout=900,
+    )
+    stdout = result.stdout.read()
+    assert (result.status, result.rc) == ("successful", 0), stdout[-4000:]
+    unit_checks = {event["event_data"]["host"] for event in result.events
+                   if event["event"] == "runner_on_ok"
+                   and event["event_data"].get("task")
+                   == "Check that the units this node must run are active"}
+    assert sorted(unit_checks) == sorted(cluster.hosts), unit_checks
+    assert "Sessions:    not run" in stdout, stdout[-3000:]
+    assert (private / "artifacts").is_dir(), "ansible-runner wrote no job artifacts"
