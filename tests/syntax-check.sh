@@ -24,17 +24,36 @@ playbooks=(site.yml playbooks/*.yml)
 passed=0
 failed=0
 failures=()
+# One ansible-playbook per combination, as many at once as there are cores; reported in order.
+jobs_max=$(nproc 2>/dev/null || echo 2)
+results=$(mktemp -d)
+trap 'rm -rf "$results"' EXIT
+n=0
 for inventory in "${inventories[@]}"; do
   for playbook in "${playbooks[@]}"; do
-    if output=$(ansible-playbook --syntax-check -i "$inventory" "$playbook" 2>&1); then
+    while (($(jobs -rp | wc -l) >= jobs_max)); do wait -n || true; done
+    (
+      ansible-playbook --syntax-check -i "$inventory" "$playbook" >"$results/$n.out" 2>&1
+      echo $? >"$results/$n.rc"
+    ) &
+    n=$((n + 1))
+  done
+done
+wait
+
+n=0
+for inventory in "${inventories[@]}"; do
+  for playbook in "${playbooks[@]}"; do
+    if [[ "$(cat "$results/$n.rc")" == 0 ]]; then
       passed=$((passed + 1))
       echo "ok      $playbook  -i $inventory"
     else
       failed=$((failed + 1))
       failures+=("$playbook -i $inventory")
       echo "FAILED  $playbook  -i $inventory"
-      printf '%s\n' "$output" | sed 's/^/        /'
+      sed 's/^/        /' "$results/$n.out"
     fi
+    n=$((n + 1))
   done
 done
 
