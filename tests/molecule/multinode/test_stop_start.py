@@ -15,6 +15,7 @@ session test off, and the summary must say so. Runs last: it restarts everything
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from conftest import ROOT, run_playbook
@@ -88,7 +89,8 @@ def test_verify_passes_after_the_start_under_ansible_runner(inventory, cluster, 
         private_data_dir=str(private),
         project_dir=str(ROOT),
         playbook="playbooks/verify.yml",
-        inventory=inventory,
+        # A path (a relative one would be read as a host name).
+        inventory=str(Path(inventory).resolve()),
         extravars={"verify_session": False},
         envvars={"ANSIBLE_CONFIG": str(ROOT / "ansible.cfg")},
         quiet=True,
