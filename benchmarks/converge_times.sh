@@ -69,3 +69,7 @@ run create-ag3 ansible-playbook tests/testbed/create.yml -i "$SCALE" >/dev/null
 add=$(run add-ag3 ansible-playbook site.yml -i "$SCALE" --limit ag3)
 echo "add an agent (--limit ag3): $add s  (changed=$(changed add-ag3); $(pct "$add" "$fresh") of the fresh converge)"
 docker rm -f ag3 >/dev/null
+# No scale-in playbook yet: the manager still lists ag3 (LOST) and Redis keeps its
+# service-discovery record, which verify's placeholder-address test reports. Recreate the demo
+# (make demo-destroy demo) before running the verify tests against it.
+echo "note: ag3's container is removed, its records in the manager and Redis stay; recreate the demo before verifying it"
