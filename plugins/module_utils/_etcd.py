@@ -217,6 +217,34 @@ class Gateway:
                 errors.append("%s: %s" % (endpoint, getattr(exc, "reason", exc)))
         raise EtcdError("cannot reach etcd (%s)" % "; ".join(errors))
 
+    def request(self, path, body, auth=True):
+        """POST ``body`` to ``path``; return ``(answer, None)``, or ``(None, message)`` when etcd
+        answered with an error (HTTP status >= 400 carrying etcd's JSON error). Connection
+        failures still raise EtcdError."""
+        headers = {"Content-Type": "application/json"}
+        if auth and self.token:
+            headers["Authorization"] = self.token
+        errors = []
+        for endpoint in self.endpoints:
+            try:
+                resp = self.opener(
+                    endpoint + path, data=json.dumps(body), headers=headers, method="POST",
+                    timeout=self.timeout, validate_certs=self.validate_certs,
+                    ca_path=self.ca_path, client_cert=self.client_cert,
+                    client_key=self.client_key)
+                return json.loads(resp.read() or b"{}"), None
+            except Exception as exc:  # noqa: BLE001 - every failure becomes one message
+                if getattr(exc, "code", None) is not None:
+                    detail = ""
+                    try:
+                        answer = json.loads(exc.read() or b"{}")
+                        detail = answer.get("message") or answer.get("error") or ""
+                    except Exception:  # noqa: BLE001, S110
+                        pass
+                    return None, detail or "HTTP %s" % exc.code
+                errors.append("%s: %s" % (endpoint, getattr(exc, "reason", exc)))
+        raise EtcdError("cannot reach etcd (%s)" % "; ".join(errors))
+
     def authenticate(self):
         if not self.user:
             return

@@ -18,6 +18,8 @@ import socket
 import subprocess
 import sys
 import tempfile
+import time
+import urllib.request
 
 import pytest
 
@@ -126,3 +128,25 @@ def require_binary(name, package):
         pytest.fail(f"{name} is not installed: run tools/install-test-deps.sh (Debian package "
                     f"{package})")
     return path
+
+
+def start_etcd(tmp_path_factory, name):
+    """Start a real etcd (Debian's etcd-server) on free ports; return (proc, url, data dir)."""
+    binary = require_binary("etcd", "etcd-server")
+    data = tmp_path_factory.mktemp(name)
+    port, peer = free_port(), free_port()
+    url = f"http://127.0.0.1:{port}"
+    proc = subprocess.Popen(
+        [binary, "--name", name, "--data-dir", str(data), "--listen-client-urls", url,
+         "--advertise-client-urls", url, "--listen-peer-urls", f"http://127.0.0.1:{peer}",
+         "--initial-advertise-peer-urls", f"http://127.0.0.1:{peer}",
+         "--initial-cluster", f"{name}=http://127.0.0.1:{peer}"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(100):
+        try:
+            urllib.request.urlopen(url + "/version", timeout=1)
+            return proc, url, data
+        except OSError:
+            time.sleep(0.1)
+    proc.kill()
+    pytest.fail("etcd did not start")

@@ -4,11 +4,10 @@ import base64
 import json
 import shutil
 import subprocess
-import time
 import urllib.request
 
 import pytest
-from modrun import free_port, require_binary, run_module
+from modrun import free_port, require_binary, run_module, start_etcd
 
 NS = "itest"
 
@@ -33,30 +32,9 @@ def raw_subtree(url, prefix, token=None):
             for kv in res.get("kvs", [])}
 
 
-def _start_etcd(tmp_path_factory, name):
-    binary = require_binary("etcd", "etcd-server")
-    data = tmp_path_factory.mktemp(name)
-    port, peer = free_port(), free_port()
-    url = f"http://127.0.0.1:{port}"
-    proc = subprocess.Popen(
-        [binary, "--name", name, "--data-dir", str(data), "--listen-client-urls", url,
-         "--advertise-client-urls", url, "--listen-peer-urls", f"http://127.0.0.1:{peer}",
-         "--initial-advertise-peer-urls", f"http://127.0.0.1:{peer}",
-         "--initial-cluster", f"{name}=http://127.0.0.1:{peer}"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    for _ in range(100):
-        try:
-            urllib.request.urlopen(url + "/version", timeout=1)
-            return proc, url, data
-        except OSError:
-            time.sleep(0.1)
-    proc.kill()
-    pytest.fail("etcd did not start")
-
-
 @pytest.fixture(scope="module")
 def etcd(tmp_path_factory):
-    proc, url, data = _start_etcd(tmp_path_factory, "itest")
+    proc, url, data = start_etcd(tmp_path_factory, "itest")
     yield url
     proc.terminate()
     proc.wait(10)
@@ -159,7 +137,7 @@ def test_malformed_input_fails_cleanly(etcd):
 
 
 def test_wrong_password_on_auth_enabled_etcd(tmp_path_factory):
-    proc, url, data = _start_etcd(tmp_path_factory, "authtest")
+    proc, url, data = start_etcd(tmp_path_factory, "authtest")
     try:
         ctl = require_binary("etcdctl", "etcd-client")
         env = {"ETCDCTL_API": "3", "PATH": "/usr/bin:/bin"}

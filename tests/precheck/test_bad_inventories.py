@@ -89,7 +89,14 @@ CASES = [
         "good-optional-secret-unset-when-group-empty",
         ["Precheck passed"],
         passes=True,
-        drop_vars=["bai_zabbix_db_password", "bai_etcd_password"],
+        drop_vars=["bai_zabbix_db_password"],
+    ),
+    Case(
+        "good-etcd-auth-off-without-its-passwords",
+        ["Precheck passed"],
+        passes=True,
+        all_vars={"bai_etcd_auth_enabled": False},
+        drop_vars=["bai_etcd_password", "bai_etcd_backendai_password"],
     ),
     Case(
         "warn-container-range-in-local-port-range",
@@ -195,9 +202,20 @@ CASES = [
         all_vars={"bai_user_access_key": GOOD_SECRETS["bai_superadmin_access_key"]},
     ),
     Case(
-        "weak-optional-etcd-password",
+        "weak-etcd-password",
         ["bai_etcd_password", "well-known default"],
         all_vars={"bai_etcd_password": "password"},
+    ),
+    Case(
+        "etcd-auth-without-its-password",
+        ["bai_etcd_backendai_password",
+         "is not set (needed because bai_etcd_auth_enabled is true)"],
+        drop_vars=["bai_etcd_backendai_password"],
+    ),
+    Case(
+        "etcd-root-and-service-share-a-password",
+        ["bai_etcd_password = bai_etcd_backendai_password"],
+        all_vars={"bai_etcd_backendai_password": GOOD_SECRETS["bai_etcd_password"]},
     ),
     # --- service account ------------------------------------------------------------------
     Case(

@@ -7,6 +7,7 @@ tests write a marker, restart the stack's systemd unit and read the marker back.
 
 from __future__ import annotations
 
+import base64
 import json
 import shlex
 import uuid
@@ -70,6 +71,31 @@ def http_script(url, body=None):
         "print(urllib.request.urlopen(req,timeout=10).read().decode())\n"
     )
     return f"python3 -c {shlex.quote(code)}"
+
+
+def etcd_script(base, path, body, user=None, password=None):
+    """A python3 one-shot that logs in to etcd's gateway (when a user is given), posts ``body``
+    to ``path`` and prints etcd's JSON answer, an error answer included."""
+    code = (
+        "import json,urllib.request,urllib.error\n"
+        f"base,path,body,user,pw={base!r},{path!r},{json.dumps(body)!r},{user!r},{password!r}\n"
+        "def post(p,b,h):\n"
+        "    r=urllib.request.Request(base+p,data=b.encode(),headers=h,method='POST')\n"
+        "    try:\n"
+        "        return urllib.request.urlopen(r,timeout=10).read().decode()\n"
+        "    except urllib.error.HTTPError as e:\n"
+        "        return e.read().decode()\n"
+        "h={}\n"
+        "if user:\n"
+        "    h['Authorization']=json.loads(post('/v3/auth/authenticate',"
+        "json.dumps({'name':user,'password':pw}),{}))['token']\n"
+        "print(post(path,body,h))\n"
+    )
+    return f"python3 -c {shlex.quote(code)}"
+
+
+def b64(text):
+    return base64.b64encode(text.encode()).decode()
 
 
 def test_halfstack_units_are_enabled_and_running(host, cluster):
@@ -162,21 +188,46 @@ def test_postgres_data_survives_a_restart(cluster, halfstack, addr):
 
 
 def test_etcd_data_survives_a_restart(cluster, halfstack, peer, addr):
-    import base64
-
-    def b64(s):
-        return base64.b64encode(s.encode()).decode()
-
-    key, marker = "verify/marker", uuid.uuid4().hex
+    key, marker = "/sorna/verify/marker", uuid.uuid4().hex
     base = f"http://{addr}:{cluster.get('bai_etcd_port')}"
-    peer.check_output(http_script(base + "/v3/kv/put", {"key": b64(key), "value": b64(marker)}))
+    root = {"user": "root", "password": cluster.secret("bai_etcd_password")} \
+        if cluster.get("bai_etcd_auth_enabled") else {}
+    peer.check_output(etcd_script(base, "/v3/kv/put", {"key": b64(key), "value": b64(marker)},
+                                  **root))
     halfstack.check_output("systemctl restart bai-etcd")
     probe = http_script(base + "/health") + " >/dev/null 2>&1"
     peer.run(WAIT.format(probe=probe))
-    out = json.loads(peer.check_output(http_script(base + "/v3/kv/range", {"key": b64(key)})))
-    peer.run(http_script(base + "/v3/kv/deleterange", {"key": b64(key)}))
+    out = json.loads(peer.check_output(etcd_script(base, "/v3/kv/range", {"key": b64(key)},
+                                                   **root)))
+    peer.run(etcd_script(base, "/v3/kv/deleterange", {"key": b64(key)}, **root))
     values = [base64.b64decode(kv["value"]).decode() for kv in out.get("kvs", [])]
     assert values == [marker]
+
+
+def test_etcd_refuses_anonymous_clients_and_fences_the_services_user(cluster, peer, addr):
+    """With authentication on (the default), etcd answers nobody without credentials, and the
+    user the Backend.AI services log in as reads its namespace and nothing else."""
+    if not cluster.get("bai_etcd_auth_enabled"):
+        pytest.skip("bai_etcd_auth_enabled is false in this inventory")
+    base = f"http://{addr}:{cluster.get('bai_etcd_port')}"
+    ns = cluster.get("bai_etcd_namespace")
+    redis_key = b64(f"/sorna/{ns}/config/redis/addr")
+    anonymous = json.loads(peer.check_output(etcd_script(base, "/v3/kv/range",
+                                                         {"key": redis_key})))
+    assert "kvs" not in anonymous and "user name is empty" in anonymous.get("message", ""), \
+        anonymous
+    service = {"user": cluster.get("bai_etcd_user"),
+               "password": cluster.secret("bai_etcd_backendai_password")}
+    inside = json.loads(peer.check_output(etcd_script(base, "/v3/kv/range", {"key": redis_key},
+                                                      **service)))
+    assert len(inside.get("kvs", [])) == 1, inside
+    for path, body in (
+        ("/v3/kv/put", {"key": b64("/sorna/verify-other-ns/x"), "value": b64("x")}),
+        ("/v3/kv/range", {"key": b64("/"), "range_end": b64("\0")}),
+        ("/v3/auth/user/list", {}),
+    ):
+        out = json.loads(peer.check_output(etcd_script(base, path, body, **service)))
+        assert "permission denied" in out.get("message", ""), (path, out)
 
 
 def test_redis_data_survives_a_restart(cluster, halfstack, peer, addr):
