@@ -217,6 +217,47 @@ CASES = [
         ["bai_etcd_password = bai_etcd_backendai_password"],
         all_vars={"bai_etcd_backendai_password": GOOD_SECRETS["bai_etcd_password"]},
     ),
+    # --- names, ids and choices ----------------------------------------------------------
+    Case(
+        "etcd-namespace-with-slash",
+        ['bai_etcd_namespace "prod/a" is not a name', "one segment of every etcd key"],
+        all_vars={"bai_etcd_namespace": "prod/a"},
+    ),
+    Case(
+        "etcd-services-user-is-root",
+        ['bai_etcd_user "root" is reserved', "limited to their namespace"],
+        all_vars={"bai_etcd_user": "root"},
+    ),
+    Case(
+        "superadmin-email-without-domain",
+        ['bai_superadmin_email "admin@localhost" is not an e-mail address'],
+        all_vars={"bai_superadmin_email": "admin@localhost"},
+    ),
+    Case(
+        "database-name-with-dash",
+        ['bai_db_name "backend-ai" is not a PostgreSQL name'],
+        all_vars={"bai_db_name": "backend-ai"},
+    ),
+    Case(
+        "harbor-project-upper-case",
+        ['bai_harbor_project_compute "Compute" is not a Harbor project name'],
+        all_vars={"bai_harbor_project_compute": "Compute"},
+    ),
+    Case(
+        "registry-scheme-unknown",
+        ['bai_registry_scheme "ftp" is not one of http, https'],
+        all_vars={"bai_registry_scheme": "ftp"},
+    ),
+    Case(
+        "uid-of-the-system",
+        ["bai_uid 0 is not a regular account id"],
+        all_vars={"bai_uid": 0},
+    ),
+    Case(
+        "gid-nogroup",
+        ["bai_gid 65534 is not a regular group id"],
+        all_vars={"bai_gid": 65534},
+    ),
     # --- service account ------------------------------------------------------------------
     Case(
         "uid-differs-between-nodes",
