@@ -95,7 +95,6 @@ CASES = [
         "good-etcd-auth-off-without-its-passwords",
         ["Precheck passed"],
         passes=True,
-        all_vars={"bai_etcd_auth_enabled": False},
         drop_vars=["bai_etcd_password", "bai_etcd_backendai_password"],
     ),
     Case(
@@ -210,6 +209,7 @@ CASES = [
         "etcd-auth-without-its-password",
         ["bai_etcd_backendai_password",
          "is not set (needed because bai_etcd_auth_enabled is true)"],
+        all_vars={"bai_etcd_auth_enabled": True},
         drop_vars=["bai_etcd_backendai_password"],
     ),
     Case(
