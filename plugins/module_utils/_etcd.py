@@ -185,42 +185,10 @@ class Gateway:
             endpoint = "http://" + endpoint
         return endpoint
 
-    def _raw(self, path, body, auth=True):
-        headers = {"Content-Type": "application/json"}
-        if auth and self.token:
-            headers["Authorization"] = self.token
-        errors = []
-        for endpoint in self.endpoints:
-            url = endpoint + path
-            try:
-                resp = self.opener(
-                    url, data=json.dumps(body), headers=headers, method="POST",
-                    timeout=self.timeout, validate_certs=self.validate_certs,
-                    ca_path=self.ca_path, client_cert=self.client_cert,
-                    client_key=self.client_key)
-                return json.loads(resp.read() or b"{}")
-            except Exception as exc:  # noqa: BLE001 - every failure becomes one message
-                code = getattr(exc, "code", None)
-                if code is not None:
-                    detail = ""
-                    try:
-                        detail = json.loads(exc.read() or b"{}").get("message", "")
-                    except Exception:  # noqa: BLE001, S110
-                        pass
-                    if code == 401 or "authentication failed" in detail or \
-                            "invalid auth token" in detail or "user name is empty" in detail:
-                        raise EtcdError(
-                            "etcd at %s refused the credentials (HTTP %s: %s)"
-                            % (endpoint, code, detail or "unauthorized")) from None
-                    raise EtcdError("etcd at %s answered HTTP %s on %s: %s"
-                                    % (endpoint, code, path, detail or exc)) from None
-                errors.append("%s: %s" % (endpoint, getattr(exc, "reason", exc)))
-        raise EtcdError("cannot reach etcd (%s)" % "; ".join(errors))
-
-    def request(self, path, body, auth=True):
-        """POST ``body`` to ``path``; return ``(answer, None)``, or ``(None, message)`` when etcd
-        answered with an error (HTTP status >= 400 carrying etcd's JSON error). Connection
-        failures still raise EtcdError."""
+    def _post(self, path, body, auth=True):
+        """POST to the first endpoint that answers. Returns ``(answer, None)``, or
+        ``(None, (endpoint, HTTP code, etcd's JSON error or {}, exception))`` when etcd answered
+        with an error status. Raises EtcdError when no endpoint answers at all."""
         headers = {"Content-Type": "application/json"}
         if auth and self.token:
             headers["Authorization"] = self.token
@@ -234,16 +202,39 @@ class Gateway:
                     client_key=self.client_key)
                 return json.loads(resp.read() or b"{}"), None
             except Exception as exc:  # noqa: BLE001 - every failure becomes one message
-                if getattr(exc, "code", None) is not None:
-                    detail = ""
+                code = getattr(exc, "code", None)
+                if code is not None:
+                    answer = {}
                     try:
                         answer = json.loads(exc.read() or b"{}")
-                        detail = answer.get("message") or answer.get("error") or ""
                     except Exception:  # noqa: BLE001, S110
                         pass
-                    return None, detail or "HTTP %s" % exc.code
+                    return None, (endpoint, code, answer, exc)
                 errors.append("%s: %s" % (endpoint, getattr(exc, "reason", exc)))
         raise EtcdError("cannot reach etcd (%s)" % "; ".join(errors))
+
+    def _raw(self, path, body, auth=True):
+        answer, failure = self._post(path, body, auth)
+        if failure is None:
+            return answer
+        endpoint, code, error, exc = failure
+        detail = error.get("message", "")
+        if code == 401 or "authentication failed" in detail or \
+                "invalid auth token" in detail or "user name is empty" in detail:
+            raise EtcdError("etcd at %s refused the credentials (HTTP %s: %s)"
+                            % (endpoint, code, detail or "unauthorized"))
+        raise EtcdError("etcd at %s answered HTTP %s on %s: %s"
+                        % (endpoint, code, path, detail or exc))
+
+    def request(self, path, body, auth=True):
+        """POST ``body`` to ``path``; return ``(answer, None)``, or ``(None, message)`` when etcd
+        answered with an error (HTTP status >= 400 carrying etcd's JSON error). Connection
+        failures still raise EtcdError."""
+        answer, failure = self._post(path, body, auth)
+        if failure is None:
+            return answer, None
+        _endpoint, code, error, _exc = failure
+        return None, error.get("message") or error.get("error") or "HTTP %s" % code
 
     def authenticate(self):
         if not self.user:
