@@ -22,6 +22,24 @@ ROOT = "/sorna"
 MAX_TXN_OPS = 128
 SECRET_WORDS = ("password", "secret", "token", "key")
 
+# The options of every backendai_etcd* module that say how to reach etcd (doc fragment
+# backendai.cluster.etcd).
+CONNECTION_ARGUMENT_SPEC = dict(
+    endpoints=dict(type="list", elements="str", required=True, aliases=["endpoint"]),
+    ca_path=dict(type="path"),
+    client_cert=dict(type="path"),
+    client_key=dict(type="path"),
+    validate_certs=dict(type="bool", default=True),
+    timeout=dict(type="int", default=10),
+)
+
+
+def etcd_argument_spec(**options):
+    """The connection options plus the module's own options."""
+    spec = {name: dict(value) for name, value in CONNECTION_ARGUMENT_SPEC.items()}
+    spec.update(options)
+    return spec
+
 
 class EtcdError(Exception):
     """A failure talking to etcd, with a message fit for fail_json."""

@@ -26,6 +26,7 @@ description:
 author:
   - backendai.cluster contributors
 extends_documentation_fragment:
+  - backendai.cluster.etcd
   - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
@@ -42,14 +43,6 @@ attributes:
   platform:
     platforms: posix
 options:
-  endpoints:
-    description:
-      - etcd client URL(s), for example V(http://10.20.30.10:8120). Several members are tried
-        in order until one answers. A bare C(host:port) means C(http://host:port).
-    type: list
-    elements: str
-    required: true
-    aliases: [endpoint]
   namespace:
     description: Backend.AI's etcd namespace (C([etcd] namespace) in manager.toml).
     type: str
@@ -107,23 +100,6 @@ options:
   password:
     description: Password of O(user).
     type: str
-  ca_path:
-    description: CA bundle to verify an HTTPS endpoint.
-    type: path
-  client_cert:
-    description: Client certificate for mutual TLS.
-    type: path
-  client_key:
-    description: Private key of O(client_cert).
-    type: path
-  validate_certs:
-    description: Verify the endpoint's TLS certificate.
-    type: bool
-    default: true
-  timeout:
-    description: Seconds to wait for each request.
-    type: int
-    default: 10
   diff_show_secrets:
     description: Show secret-looking values in the diff instead of masking them.
     type: bool
@@ -238,6 +214,7 @@ from ansible_collections.backendai.cluster.plugins.module_utils._etcd import (
     EtcdError,
     Gateway,
     compute_diff,
+    etcd_argument_spec,
     flatten,
     in_subtree,
     is_secret_key,
@@ -250,8 +227,7 @@ from ansible_collections.backendai.cluster.plugins.module_utils._etcd import (
 
 def main():
     module = AnsibleModule(
-        argument_spec=dict(
-            endpoints=dict(type="list", elements="str", required=True, aliases=["endpoint"]),
+        argument_spec=etcd_argument_spec(
             namespace=dict(type="str", default="local"),
             scope=dict(type="str", default="global",
                        choices=["global", "sgroup", "node", "storage_node"]),
@@ -264,11 +240,6 @@ def main():
             prefix=dict(type="bool", default=False),
             user=dict(type="str"),
             password=dict(type="str", no_log=True),
-            ca_path=dict(type="path"),
-            client_cert=dict(type="path"),
-            client_key=dict(type="path"),
-            validate_certs=dict(type="bool", default=True),
-            timeout=dict(type="int", default=10),
             diff_show_secrets=dict(type="bool", default=False),
         ),
         mutually_exclusive=[["value", "document"]],

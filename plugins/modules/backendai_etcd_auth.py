@@ -27,6 +27,7 @@ description:
 author:
   - backendai.cluster contributors
 extends_documentation_fragment:
+  - backendai.cluster.etcd
   - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
@@ -44,14 +45,6 @@ attributes:
   platform:
     platforms: posix
 options:
-  endpoints:
-    description:
-      - etcd client URL(s), for example V(http://10.20.30.10:8120). Several members are tried
-        in order until one answers. A bare C(host:port) means C(http://host:port).
-    type: list
-    elements: str
-    required: true
-    aliases: [endpoint]
   root_password:
     description:
       - Password of etcd's C(root) user. Used to create the user, and to log in once
@@ -94,23 +87,6 @@ options:
     type: str
     choices: [enabled, disabled]
     default: enabled
-  ca_path:
-    description: CA bundle to verify an HTTPS endpoint.
-    type: path
-  client_cert:
-    description: Client certificate for mutual TLS.
-    type: path
-  client_key:
-    description: Private key of O(client_cert).
-    type: path
-  validate_certs:
-    description: Verify the endpoint's TLS certificate.
-    type: bool
-    default: true
-  timeout:
-    description: Seconds to wait for each request.
-    type: int
-    default: 10
 notes:
   - Backend.AI's services keep their etcd connection; after authentication is turned on they
     need the user and password in their configuration and a restart.
@@ -184,6 +160,7 @@ from ansible_collections.backendai.cluster.plugins.module_utils._etcd import (
     EtcdError,
     Gateway,
     b64e,
+    etcd_argument_spec,
     range_end,
 )
 
@@ -253,8 +230,7 @@ class Runner:
 
 def main():
     module = AnsibleModule(
-        argument_spec=dict(
-            endpoints=dict(type="list", elements="str", required=True, aliases=["endpoint"]),
+        argument_spec=etcd_argument_spec(
             root_password=dict(type="str", required=True, no_log=True),
             users=dict(type="list", elements="dict", default=[], options=dict(
                 name=dict(type="str", required=True),
@@ -263,11 +239,6 @@ def main():
                 access=dict(type="str", default="readwrite", choices=["read", "readwrite"]),
             )),
             state=dict(type="str", default="enabled", choices=["enabled", "disabled"]),
-            ca_path=dict(type="path"),
-            client_cert=dict(type="path"),
-            client_key=dict(type="path"),
-            validate_certs=dict(type="bool", default=True),
-            timeout=dict(type="int", default=10),
         ),
         supports_check_mode=True,
     )

@@ -67,8 +67,23 @@ def run_playbook(inventory: str, playbook: str, *extra: str, env: dict | None = 
                **(env or {}))
     proc = subprocess.run([str(bindir / "ansible-playbook"), playbook, "-i", inventory, *extra],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
-    assert proc.returncode == rc, proc.stdout[-4000:] + proc.stderr[-2000:]
+    assert proc.returncode == rc, _failure_report(proc.stdout, proc.stderr)
     return proc.stdout
+
+
+def _failure_report(stdout: str, stderr: str) -> str:
+    """What a failed run says: every failed task's own lines (its message can be far from the
+    end of a long run), then the tail of the output."""
+    lines = stdout.splitlines()
+    failed = [i for i, line in enumerate(lines)
+              if line.startswith(("fatal:", "failed:")) or "FAILED!" in line]
+    heads = ("TASK [", "RUNNING HANDLER [", "PLAY RECAP", "PLAY [")
+    parts = []
+    for i in failed[:10]:
+        task = next((lines[j] for j in range(i, -1, -1) if lines[j].startswith(heads)), "")
+        end = next((j for j in range(i + 1, len(lines)) if lines[j].startswith(heads)), len(lines))
+        parts.append("\n".join([task, *lines[i:min(end, i + 40)]]))
+    return "\n---\n".join([*parts, stdout[-3000:] + stderr[-2000:]])
 
 
 @functools.cache
