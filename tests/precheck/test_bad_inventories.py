@@ -96,6 +96,7 @@ CASES = [
         ["Precheck passed"],
         passes=True,
         drop_vars=["bai_etcd_password", "bai_etcd_backendai_password"],
+        all_vars={"bai_etcd_auth_enabled": False},
     ),
     Case(
         "warn-container-range-in-local-port-range",
