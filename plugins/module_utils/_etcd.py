@@ -268,16 +268,20 @@ class Gateway:
             self.authenticate()
         return self._raw(path, body)
 
-    def range(self, key, prefix=False):
+    def range(self, key, prefix=False, end=None):
         body = {"key": b64e(key)}
-        if prefix:
-            body["range_end"] = b64e(range_end(key))
+        if prefix or end:
+            body["range_end"] = b64e(end or range_end(key))
         result = self.call("/v3/kv/range", body)
         return {b64d(kv["key"]): b64d(kv.get("value", "")) for kv in result.get("kvs", [])}
 
-    def subtree(self, base):
-        """Every key equal to ``base`` or below ``base/`` (one request)."""
-        return {k: v for k, v in self.range(base, prefix=True).items() if in_subtree(k, base)}
+    def subtree(self, base, include_base=True):
+        """Every key equal to ``base`` or below ``base/`` (one request). Without ``base`` itself
+        the range starts at ``base/``: a user whose role is limited to a namespace may read
+        ``/sorna/<ns>/...`` but not ``/sorna/<ns>``."""
+        start = base if include_base else base + "/"
+        kvs = self.range(start, end=range_end(base + "/"))
+        return {k: v for k, v in kvs.items() if in_subtree(k, base)}
 
     def txn(self, puts, deletes):
         ops = [{"requestPut": {"key": b64e(k), "value": b64e(v)}} for k, v in sorted(puts.items())]

@@ -289,7 +289,7 @@ def main():
     try:
         subtree = (state in ("get", "absent") and p["prefix"]) \
             or p["document"] is not None
-        current = gw.subtree(base) if subtree else gw.range(base)
+        current = gw.subtree(base, include_base=not whole) if subtree else gw.range(base)
 
         if state == "get":
             if p["prefix"]:

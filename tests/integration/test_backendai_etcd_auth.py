@@ -160,3 +160,17 @@ def test_bad_input_is_refused_before_any_request(users, message):
     rc, res, out = run_module(MOD, {"endpoints": ["http://127.0.0.1:9"],
                                     "root_password": ROOT_PW, "users": users})
     assert rc != 0 and message in res["msg"], res
+
+
+def test_the_fenced_user_reads_and_writes_the_whole_namespace_with_backendai_etcd(etcd):
+    """backup.yml and restore.yml read and write the whole namespace (key "") as the Backend.AI
+    user: its range must start at /sorna/<ns>/, inside the role's permission, not at /sorna/<ns>."""
+    run_module(MOD, args(etcd))
+    login = {"endpoints": [etcd], "namespace": "local", "user": "backendai", "password": BAI_PW}
+    rc, res, out = run_module("backendai.cluster.backendai_etcd",
+                              {**login, "key": "", "document": {"config": {"whole": "1"}}})
+    assert rc == 0, out
+    rc, res, out = run_module("backendai.cluster.backendai_etcd",
+                              {**login, "key": "", "prefix": True, "state": "get"})
+    assert rc == 0, out
+    assert res["document"]["config"]["whole"] == "1", res
