@@ -55,6 +55,14 @@ def http_request(method: str, url: str, headers=None, body=None, timeout: float 
         return status, raw.decode(errors="replace")
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "lifecycle: day-2 behaviour (restarts, stop/start, backup/restore, reset); run by "
+        "`make test-lifecycle` on the demo, deselected in the Molecule scenario",
+    )
+
+
 def run_playbook(inventory: str, playbook: str, *extra: str, env: dict | None = None,
                  timeout: int = 1800, rc: int = 0) -> str:
     """Run a playbook of the collection against the inventory; its output, or a failed test.

@@ -17,6 +17,9 @@ import pathlib
 import pytest
 from conftest import run_playbook
 
+# Day-2 behaviour: run by `make test-lifecycle`, not by the Molecule scenario (test time).
+pytestmark = pytest.mark.lifecycle
+
 UNIT = "backendai-storage-proxy"
 # What the configure step of the storage proxy recorded (roles/_common/tasks/python_service.yml).
 STATE = "/var/lib/backendai/state/storage-proxy.configure.sha1"

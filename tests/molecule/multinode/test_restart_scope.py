@@ -17,6 +17,9 @@ import pytest
 import yaml
 from conftest import ROOT, run_playbook
 
+# Day-2 behaviour: run by `make test-lifecycle`, not by the Molecule scenario (test time).
+pytestmark = pytest.mark.lifecycle
+
 UNITS = ("backendai-manager", "backendai-storage-proxy", "backendai-agent", "backendai-watcher")
 
 

@@ -20,6 +20,9 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, run_playbook
 
+# Day-2 behaviour: run by `make test-lifecycle`, not by the Molecule scenario (test time).
+pytestmark = pytest.mark.lifecycle
+
 # Dependency tiers in start order: each service depends only on services of earlier tiers.
 TIERS = [
     {"postgres", "etcd", "redis"},
