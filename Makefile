@@ -13,7 +13,7 @@ export BAI_ARTIFACTS_DIR := $(ARTIFACTS)
 SCENARIO ?= multinode
 
 .PHONY: help venv deps images artifacts demo demo-destroy test test-fast test-full lint unit \
-        integration syntax badinv benchmark clean catalogue ee-context
+        integration syntax badinv benchmark clean catalogue ee-context test-lifecycle
 
 help:
 	@echo "make demo      deploy the demo cluster (local containers)"
@@ -21,6 +21,7 @@ help:
 	@echo "make test-fast lint, unit, syntax, bad inventories"
 	@echo "make integration modules against real etcd/PostgreSQL/manager and the Harbor fake"
 	@echo "make test-full Molecule scenario SCENARIO=$(SCENARIO)"
+	@echo "make test-lifecycle backup, destroy, rebuild and restore the demo cluster (not in make test)"
 	@echo "make benchmark converge figures (fresh, no-op, check, add an agent) and the etcd module"
 	@echo "make ee-context build the collection and the AWX/Tower execution environment's build context"
 	@echo "make catalogue print which units and ports each host of INVENTORY runs (default demo)"
@@ -81,6 +82,13 @@ badinv: venv
 test-full: venv images artifacts
 	rm -f tests/output/molecule-verify.xml
 	$(BIN)/molecule test -s $(SCENARIO) || { $(BIN)/python tools/junit-summary.py tests/output/molecule-verify.xml; exit 1; }
+
+# Day-2 behaviour on the demo cluster (deployed first when needed): restarts after a failed run
+# and their scope, stop/start, backup -> rebuild -> restore, reset. Rebuilds the demo's nodes;
+# not part of `make test` (test time).
+test-lifecycle: demo
+	BAI_TEST_LIFECYCLE=1 $(BIN)/pytest -v -p no:cacheprovider --ansible-inventory inventories/demo \
+	  --connection ansible -m lifecycle tests/molecule/multinode
 
 benchmark: venv deps images artifacts
 	$(BIN)/python benchmarks/etcd_put.py
