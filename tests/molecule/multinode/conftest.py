@@ -100,9 +100,14 @@ def _runner(inventory: str) -> AnsibleRunner:
 
 
 @functools.cache
-def common_defaults() -> dict:
-    path = ROOT / "roles" / "_common" / "defaults" / "main.yml"
+def role_defaults(role: str) -> dict:
+    """A role's defaults/main.yml, as written (templates not rendered)."""
+    path = ROOT / "roles" / role / "defaults" / "main.yml"
     return yaml.safe_load(path.read_text()) or {}
+
+
+def common_defaults() -> dict:
+    return role_defaults("_common")
 
 
 class Cluster:

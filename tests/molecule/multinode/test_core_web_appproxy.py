@@ -9,23 +9,14 @@ The login tests and the resource-group test need a running manager with the supe
 
 from __future__ import annotations
 
-import functools
 import json
-import pathlib
 import shlex
 
 import pytest
 import tomllib
-import yaml
+from conftest import role_defaults
 
-ROOT = pathlib.Path(__file__).resolve().parents[3]
 TIMEOUT = 15
-
-
-@functools.cache
-def role_defaults(role: str) -> dict:
-    path = ROOT / "roles" / role / "defaults" / "main.yml"
-    return yaml.safe_load(path.read_text()) or {}
 
 
 def setting(cluster, role: str, key: str):
