@@ -21,7 +21,7 @@ help:
 	@echo "make test-fast lint, unit, syntax, bad inventories"
 	@echo "make integration modules against real etcd/PostgreSQL/manager and the Harbor fake"
 	@echo "make test-full Molecule scenario SCENARIO=$(SCENARIO)"
-	@echo "make test-lifecycle backup, destroy, rebuild and restore the demo cluster (not in make test)"
+	@echo "make test-lifecycle day-2 tests on the demo: restarts, stop/start, backup-rebuild-restore, reset (not in make test)"
 	@echo "make benchmark converge figures (fresh, no-op, check, add an agent) and the etcd module"
 	@echo "make ee-context build the collection and the AWX/Tower execution environment's build context"
 	@echo "make catalogue print which units and ports each host of INVENTORY runs (default demo)"
