@@ -57,7 +57,11 @@ demo: venv images artifacts
 demo-destroy: venv
 	$(BIN)/ansible-playbook tests/testbed/destroy.yml -i inventories/demo
 
-test: test-fast integration test-full
+# Two lanes side by side (see tools/test-lanes.sh): the same targets as
+#   make test-fast integration test-full
+# in about 10 minutes less on two cores.
+test: venv
+	tools/test-lanes.sh
 
 test-fast: venv deps lint unit syntax badinv
 
