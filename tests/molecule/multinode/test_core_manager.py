@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime
 import hashlib
 import hmac
+import json
 import os
 import re
 import shlex
@@ -229,6 +230,40 @@ def test_client_cli_lists_the_superadmin(host, hostvars, bai_home, runner):
     )
     assert cmd.rc == 0, cmd.stderr
     assert hostvars.get("bai_superadmin_email", "admin@example.com") in cmd.stdout
+
+
+def test_client_cli_adds_a_user_with_a_keypair_and_removes_it(host, hostvars, bai_home, runner):
+    """An operator's first day-1 step: a new user gets a keypair of the default keypair resource
+    policy. 26.9 takes the policy marked is_default; a schema created on a fresh database marks
+    none, and then `admin user add` fails ("No keypair resource policy is marked as the
+    default.")."""
+    if host.backend.host not in runner.get_hosts("client"):
+        pytest.skip("the client is not installed on this host")
+    user = hostvars.get("bai_user", "bai")
+    domain = hostvars.get("bai_domain_name", "default")
+    email = "verify-user-add@example.com"
+
+    def cli(*args, answer=""):
+        line = " ".join(shlex.quote(a) for a in args)
+        script = f"cd {bai_home}/client && . .env && .venv/bin/backend.ai --output json {line}"
+        return host.run("echo %s | sudo -u %s bash -c %s", answer, user, script)
+
+    def purge():  # the CLI asks for a confirmation
+        out = cli("admin", "user", "purge", email, answer="y")
+        return out.rc == 0 and '"ok": true' in out.stdout
+
+    purge()  # what an earlier, interrupted run left
+    try:
+        added = cli("admin", "user", "add", "-u", "verify-user-add", domain, email,
+                    "Verify-Passw0rd-42")
+        assert added.rc == 0 and json.loads(added.stdout).get("ok"), added.stdout + added.stderr
+        keypairs = cli("admin", "keypair", "list", "--user-id", email)
+        assert keypairs.rc == 0, keypairs.stderr
+        policies = {k.get("resource_policy") for k in json.loads(keypairs.stdout)["items"]}
+        assert policies == {hostvars.get("manager_policy_name", "default")}, keypairs.stdout
+    finally:
+        purged = purge()
+    assert purged, f"{email} could not be purged"
 
 
 # --- Agents (registered by the agent role) -------------------------------------------------------
