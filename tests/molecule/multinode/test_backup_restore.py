@@ -83,11 +83,16 @@ def _recap(out: str) -> dict[str, tuple[int, int, int]]:
 def backed_up(cluster, inventory, tmp_path_factory):
     """Create the data, record it, back the cluster up; the backup's directory and the record."""
     # The CLI's default host permissions name one (set-user-perm) the 26.9.6 manager refuses,
-    # and after creating the policy the 26.9.6 CLI fails printing its answer: _state() reads
+    # so the probe policy gets the storage hosts of the cluster's own policy with two
+    # permissions; after creating it the 26.9.6 CLI fails printing its answer: _state() reads
     # the policy back instead.
+    own = json.loads(_cli(cluster, "admin", "keypair-resource-policy", "info",
+                          cluster.get("manager_policy_name", "default")))["items"][0]
+    hosts = json.loads(own["allowed_vfolder_hosts"] or "{}")
+    assert hosts, f"the cluster's keypair resource policy allows no storage host: {own}"
+    perms = json.dumps({h: ["create-vfolder", "mount-in-session"] for h in hosts})
     _cli(cluster, "admin", "keypair-resource-policy", "add", POLICY,
-         "--vfolder-host-perms", '{"local:volume1": ["create-vfolder", "mount-in-session"]}',
-         check=False)
+         "--vfolder-host-perms", perms, check=False)
     _cli(cluster, "admin", "user", "add", "-u", "backup-probe", cluster.get("bai_domain_name"),
          EMAIL, "Probe-Passw0rd-42")
     _cli(cluster, "admin", "keypair", "add", EMAIL, POLICY)
