@@ -59,7 +59,7 @@ demo-destroy: venv
 
 # Two lanes side by side (see tools/test-lanes.sh): the same targets as
 #   make test-fast integration test-full
-# in about 10 minutes less on two cores.
+# 43 min 47 s instead of 52 min 24 s in one after the other, measured on two cores (README).
 test: venv
 	tools/test-lanes.sh
 
