@@ -13,6 +13,7 @@ import functools
 import json
 import os
 import pathlib
+import shlex
 import subprocess
 import sys
 import urllib.error
@@ -53,6 +54,14 @@ def http_request(method: str, url: str, headers=None, body=None, timeout: float 
         return status, json.loads(raw)
     except ValueError:
         return status, raw.decode(errors="replace")
+
+
+def client_cli(node, bai_user: str, client_dir: str, *args: str, answer: str = ""):
+    """`backend.ai --output json ARGS` on a client host, as bai_user with the superadmin's keypair
+    (the client role's .env); `answer` goes to its standard input (the CLI's confirmations)."""
+    line = " ".join(shlex.quote(a) for a in ["--output", "json", *args])
+    script = f"cd {shlex.quote(client_dir)} && . ./.env && .venv/bin/backend.ai {line}"
+    return node.run("echo %s | sudo -u %s bash -c %s", answer, bai_user, script)
 
 
 def pytest_configure(config: pytest.Config) -> None:

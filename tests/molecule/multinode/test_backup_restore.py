@@ -16,10 +16,9 @@ from __future__ import annotations
 import json
 import os
 import re
-import shlex
 
 import pytest
-from conftest import run_playbook
+from conftest import client_cli, run_playbook
 
 pytestmark = [
     pytest.mark.lifecycle,
@@ -40,9 +39,7 @@ def _cli(cluster, *args: str, check: bool = True) -> str:
     """The client CLI on the client host, as the superadmin (the client role's .env)."""
     name = cluster.first("client")
     client_dir = cluster.get("client_dir", f"{cluster.get('bai_home')}/client", host=name)
-    cmd = (f"cd {shlex.quote(client_dir)} && . ./.env && .venv/bin/backend.ai --output json "
-           + " ".join(shlex.quote(a) for a in args))
-    out = cluster.node(name).run("sudo -u %s bash -c %s", cluster.get("bai_user"), cmd)
+    out = client_cli(cluster.node(name), cluster.get("bai_user"), client_dir, *args)
     if check:
         assert out.rc == 0, (args, out.stdout, out.stderr)
     return out.stdout

@@ -19,7 +19,7 @@ import shlex
 import urllib.parse
 
 import pytest
-from conftest import http_request
+from conftest import client_cli, http_request
 
 testinfra_hosts = [os.environ.get("BAI_TEST_MANAGER_HOSTS", "ansible://manager")]
 
@@ -244,9 +244,7 @@ def test_client_cli_adds_a_user_with_a_keypair_and_removes_it(host, hostvars, ba
     email = "verify-user-add@example.com"
 
     def cli(*args, answer=""):
-        line = " ".join(shlex.quote(a) for a in args)
-        script = f"cd {bai_home}/client && . .env && .venv/bin/backend.ai --output json {line}"
-        return host.run("echo %s | sudo -u %s bash -c %s", answer, user, script)
+        return client_cli(host, user, f"{bai_home}/client", *args, answer=answer)
 
     def purge():  # the CLI asks for a confirmation
         out = cli("admin", "user", "purge", email, answer="y")
