@@ -59,7 +59,8 @@ demo-destroy: venv
 
 # Two lanes side by side (see tools/test-lanes.sh): the same targets as
 #   make test-fast integration test-full
-# 43 min 47 s instead of 52 min 24 s in one after the other, measured on two cores (README).
+# 43 min 47 s instead of 52 min 24 s in one after the other, measured on two cores with Docker
+# emptied first; 30 min 20 s after the fast paths with the images present (README).
 test: venv
 	tools/test-lanes.sh
 
