@@ -248,7 +248,8 @@ def main():
         )
 
     python = require_executable(module, venv_executable(params["venv"], "python"), "python")
-    request = {"config": config, "timeout": params["connect_timeout"]}
+    request = {"config": config, "timeout": params["connect_timeout"],
+               "check_mode": module.check_mode}
     session = VenvSession(
         module, python, program(_alembic_probe), scrubber, cwd=cwd, environ=environ
     )
